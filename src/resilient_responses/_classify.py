@@ -1,0 +1,184 @@
+"""Exception or stream event -> :class:`Failure`: the one normalised record of what went wrong.
+
+Pure and total: :func:`classify` never raises and never does I/O. Anything that is not a
+fault of the network or the server (cancellation, ``KeyboardInterrupt``, a ``TypeError`` in
+the caller's code, a response that failed validation) maps to ``None``: "not ours", and the
+engine lets it pass through untouched.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx2
+import openai
+
+from .exceptions import ResilienceError
+
+__all__ = ["Failure", "FailureKind", "classify", "parse_retry_after"]
+
+FailureKind = Literal[
+    "status",
+    "connection",
+    "timeout",
+    "stream_truncated",
+    "stream_stalled",
+    "stream_error",
+]
+
+#: Lifecycle events that end a Responses stream. A body that ends without one was cut.
+TERMINAL_EVENTS = frozenset(
+    {"response.completed", "response.failed", "response.incomplete", "error"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What went wrong with one attempt, in a form policies can match on.
+
+    Attributes:
+        kind: ``"status"`` (an HTTP error answer), ``"connection"``, ``"timeout"``,
+            ``"stream_truncated"`` (the body ended without a terminal event),
+            ``"stream_stalled"`` (no event within the idle timeout) or ``"stream_error"``
+            (the server declared a failure inside the stream: an ``error`` event or
+            ``response.failed``).
+        status: the HTTP status for ``"status"`` failures, else ``None``.
+        code: the OpenAI error code (``"insufficient_quota"``, ``"rate_limit_exceeded"``,
+            ``"server_error"``, ...), when the server sent one.
+        type: the OpenAI error type (``"invalid_request_error"``, ...), when sent.
+        retry_after: seconds the server asked us to wait (``retry-after-ms``, then
+            ``retry-after`` as seconds or as an HTTP date), ``None`` when absent or unparsable.
+        should_retry: the server's ``x-should-retry`` header (``True``/``False``), if sent.
+        request_id: the ``x-request-id`` of the failed answer, if any.
+        exception: the exception this was classified from (``None`` for stream events).
+    """
+
+    kind: FailureKind
+    status: int | None = None
+    code: str | None = None
+    type: str | None = None
+    retry_after: float | None = None
+    should_retry: bool | None = None
+    request_id: str | None = None
+    exception: BaseException | None = None
+
+    def describe(self) -> str:
+        """A short human summary, e.g. ``"429 rate_limit_exceeded"`` or ``"connection"``."""
+        head = str(self.status) if self.status is not None else self.kind
+        return f"{head} {self.code}" if self.code else head
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait according to the server, or ``None``.
+
+    Reads ``retry-after-ms`` first, then ``retry-after`` as (possibly fractional) seconds,
+    then ``retry-after`` as an HTTP date relative to *now* (``time.time()`` by default).
+    Negative, NaN and unparsable values are ``None``; a date in the past is ``0.0``;
+    an overflowing number is ``math.inf`` (the policy then gives up rather than wait less).
+    Header names are matched case-insensitively.
+    """
+    lowered = (
+        {k.lower(): v for k, v in headers.items()} if not _is_httpx_headers(headers) else headers
+    )
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = lowered.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if math.isnan(value) or value < 0:
+            return None
+        return value / divisor
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        when = float(email.utils.mktime_tz(parsed))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _is_httpx_headers(headers: Mapping[str, str]) -> bool:
+    # httpx2.Headers is already case-insensitive; copying it would cost a dict per failure.
+    return isinstance(headers, httpx2.Headers)
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if headers is None:
+        return None
+    value = headers.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _should_retry_header(headers: Mapping[str, str] | None) -> bool | None:
+    value = _header(headers, "x-should-retry")
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return None
+
+
+def _event_failure(event: Any) -> Failure | None:
+    event_type = getattr(event, "type", None)
+    if event_type == "error":
+        code = getattr(event, "code", None)
+        return Failure(kind="stream_error", code=code if isinstance(code, str) else None)
+    if event_type == "response.failed":
+        error = getattr(getattr(event, "response", None), "error", None)
+        code = getattr(error, "code", None)
+        return Failure(kind="stream_error", code=code if isinstance(code, str) else None)
+    return None
+
+
+def classify(subject: object, *, now: float | None = None) -> Failure | None:
+    """Normalise an SDK exception or a Responses stream event into a :class:`Failure`.
+
+    Returns ``None`` for anything that is not a transport or server fault: cancellation,
+    programming errors, validation errors, errors this library raised itself, and stream
+    events other than ``error`` and ``response.failed``.
+
+    >>> import openai, httpx2
+    >>> req = httpx2.Request("POST", "https://api.openai.com/v1/responses")
+    >>> classify(openai.APITimeoutError(request=req)).kind
+    'timeout'
+    >>> classify(ValueError("bug")) is None
+    True
+    """
+    if not isinstance(subject, BaseException):
+        return _event_failure(subject)
+    if isinstance(subject, ResilienceError):
+        return None
+    if isinstance(subject, openai.APIStatusError):
+        headers = subject.response.headers
+        return Failure(
+            kind="status",
+            status=subject.status_code,
+            code=subject.code,
+            type=subject.type,
+            retry_after=parse_retry_after(headers, now=now),
+            should_retry=_should_retry_header(headers),
+            request_id=subject.request_id,
+            exception=subject,
+        )
+    if isinstance(subject, (openai.APITimeoutError, httpx2.TimeoutException)):
+        return Failure(kind="timeout", exception=subject)
+    if isinstance(subject, (openai.APIConnectionError, httpx2.TransportError)):
+        return Failure(kind="connection", exception=subject)
+    if isinstance(subject, openai.APIResponseValidationError):
+        return None
+    if isinstance(subject, openai.APIError):
+        # An error the SDK raised from inside a stream body (legacy `error` payloads).
+        return Failure(kind="stream_error", code=subject.code, type=subject.type, exception=subject)
+    return None

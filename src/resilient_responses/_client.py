@@ -1,0 +1,449 @@
+"""Drop-in clients: ``openai.OpenAI`` / ``openai.AsyncOpenAI`` subclasses routing into the engine.
+
+The proxies hold no retry logic. They are real subclasses of the SDK's clients (so
+``isinstance(client, openai.OpenAI)`` holds and type checkers see the SDK's own signatures
+and return types) whose ``responses`` resource routes each request through a
+:class:`~resilient_responses.Resilience`. Everything else is the SDK's, unchanged.
+
+The overrides are defined only at run time (``if not TYPE_CHECKING``): type checkers keep
+seeing the SDK's precise overloads, while the typed helpers below do the routing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import openai
+from openai.resources.responses import AsyncResponses, Responses
+from openai.resources.responses.input_items import AsyncInputItems, InputItems
+from openai.resources.responses.input_tokens import AsyncInputTokens, InputTokens
+
+from ._core import Resilience
+from ._retry import CallState, run_async, run_sync
+
+__all__ = ["AsyncResilientOpenAI", "ResilientOpenAI"]
+
+T = TypeVar("T")
+
+_IDEMPOTENCY_HEADER = "Idempotency-Key"
+_RETRY_COUNT_HEADER = "x-stainless-retry-count"
+
+
+def breaker_key(client: openai.OpenAI | openai.AsyncOpenAI, model: object) -> str:
+    """The drop-in clients' breaker key: base URL + model (base URL alone without one)."""
+    base = str(client.base_url)
+    return f"{base} {model}" if isinstance(model, str) else base
+
+
+def attempt_headers(state: CallState, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's headers plus one Idempotency-Key per call and the attempt's retry count."""
+    headers = dict(extra_headers or {})
+    if not any(name.lower() == "idempotency-key" for name in headers):
+        headers[_IDEMPOTENCY_HEADER] = state.idempotency_key
+    headers[_RETRY_COUNT_HEADER] = str(state.attempt - 1)
+    return headers
+
+
+def _check_resilience(resilience: object) -> Resilience | None:
+    if resilience is not None and not isinstance(resilience, Resilience):
+        raise TypeError(f"resilience must be a Resilience, got {type(resilience).__name__}")
+    return resilience
+
+
+def route_sync(
+    resilience: Resilience,
+    client: openai.OpenAI,
+    method: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    model: object = None,
+) -> T:
+    """Run one SDK method through *resilience*, with per-attempt headers."""
+    extra = kwargs.pop("extra_headers", None)
+    state = resilience.new_call(
+        breaker_key(client, model), model if isinstance(model, str) else None, via_client=True
+    )
+
+    def attempt(st: CallState) -> T:
+        return method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+
+    return run_sync(state, attempt)
+
+
+async def route_async(
+    resilience: Resilience,
+    client: openai.AsyncOpenAI,
+    method: Callable[..., Awaitable[T]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    model: object = None,
+) -> T:
+    """The async twin of :func:`route_sync`."""
+    extra = kwargs.pop("extra_headers", None)
+    state = resilience.new_call(
+        breaker_key(client, model), model if isinstance(model, str) else None, via_client=True
+    )
+
+    async def attempt(st: CallState) -> T:
+        return await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+
+    return await run_async(state, attempt)
+
+
+def _resilience_of(client: Any) -> Resilience:
+    resilience: Resilience = client._resilience
+    return resilience
+
+
+# -- sync ------------------------------------------------------------------------------
+
+
+class ResilientInputItems(InputItems):
+    """``client.responses.input_items`` whose ``list`` (first page) is resilient."""
+
+    if not TYPE_CHECKING:
+
+        def list(self, *args: Any, **kwargs: Any) -> Any:
+            return route_sync(
+                _resilience_of(self._client), self._client, super().list, args, kwargs
+            )
+
+
+class ResilientInputTokens(InputTokens):
+    """``client.responses.input_tokens`` whose ``count`` is resilient."""
+
+    if not TYPE_CHECKING:
+
+        def count(self, *args: Any, **kwargs: Any) -> Any:
+            return route_sync(
+                _resilience_of(self._client),
+                self._client,
+                super().count,
+                args,
+                kwargs,
+                kwargs.get("model"),
+            )
+
+
+class ResilientResponses(Responses):
+    """``client.responses`` with every request routed through the engine."""
+
+    if not TYPE_CHECKING:
+
+        @property
+        def input_items(self) -> ResilientInputItems:
+            return ResilientInputItems(self._client)
+
+        @property
+        def input_tokens(self) -> ResilientInputTokens:
+            return ResilientInputTokens(self._client)
+
+        def create(self, *args: Any, **kwargs: Any) -> Any:
+            resilience = _resilience_of(self._client)
+            if kwargs.get("stream"):
+                from ._stream import create_stream
+
+                return create_stream(
+                    resilience, self._client, super().create, super().retrieve, kwargs
+                )
+            return route_sync(
+                resilience, self._client, super().create, args, kwargs, kwargs.get("model")
+            )
+
+        def retrieve(self, *args: Any, **kwargs: Any) -> Any:
+            resilience = _resilience_of(self._client)
+            if kwargs.get("stream"):
+                from ._stream import retrieve_stream
+
+                return retrieve_stream(resilience, self._client, super().retrieve, args, kwargs)
+            return route_sync(resilience, self._client, super().retrieve, args, kwargs)
+
+        def stream(self, *args: Any, **kwargs: Any) -> Any:
+            from ._stream import stream_manager
+
+            return stream_manager(_resilience_of(self._client), self, args, kwargs)
+
+        def parse(self, *args: Any, **kwargs: Any) -> Any:
+            return route_sync(
+                _resilience_of(self._client),
+                self._client,
+                super().parse,
+                args,
+                kwargs,
+                kwargs.get("model"),
+            )
+
+        def cancel(self, *args: Any, **kwargs: Any) -> Any:
+            return route_sync(
+                _resilience_of(self._client), self._client, super().cancel, args, kwargs
+            )
+
+        def delete(self, *args: Any, **kwargs: Any) -> Any:
+            return route_sync(
+                _resilience_of(self._client), self._client, super().delete, args, kwargs
+            )
+
+        def compact(self, *args: Any, **kwargs: Any) -> Any:
+            return route_sync(
+                _resilience_of(self._client),
+                self._client,
+                super().compact,
+                args,
+                kwargs,
+                kwargs.get("model"),
+            )
+
+
+def _adopt(target: Any, client: Any, kind: type[Any], resilience: Resilience | None) -> Resilience:
+    """Make *target* a copy of *client* (SDK retries off), sharing its connection pool."""
+    if not isinstance(client, kind):
+        hint = "AsyncResilientOpenAI" if kind is openai.OpenAI else "ResilientOpenAI"
+        raise TypeError(
+            f"client must be an {kind.__module__}.{kind.__qualname__}, got "
+            f"{type(client).__name__}"
+            + (
+                f" (use {hint} for it)"
+                if isinstance(client, (openai.OpenAI, openai.AsyncOpenAI))
+                else ""
+            )
+        )
+    base = client.with_options(max_retries=0)
+    target.__dict__.update(base.__dict__)
+    # A cached `responses` resource of the source would point at the source client.
+    for name in ("responses", "_rr_responses"):
+        target.__dict__.pop(name, None)
+    inherited = getattr(client, "_resilience", None)
+    return resilience or (inherited if isinstance(inherited, Resilience) else Resilience())
+
+
+class ResilientOpenAI(openai.OpenAI):
+    """Drop-in for ``openai.OpenAI``: same methods, same return types, resilient responses.
+
+    ``ResilientOpenAI()`` builds the client from the environment like ``openai.OpenAI()``;
+    ``ResilientOpenAI(existing_client)`` wraps an existing one (sharing its connection
+    pool). Either way the SDK's own retries are off: the engine does the retrying, so
+    attempts never multiply.
+
+    >>> from resilient_responses.testing import FakeResponsesAPI
+    >>> client = ResilientOpenAI(FakeResponsesAPI().client())
+    >>> client.responses.create(model="gpt-5-mini", input="hi").status
+    'completed'
+    """
+
+    _resilience: Resilience
+
+    def __init__(
+        self,
+        client: openai.OpenAI | None = None,
+        *,
+        resilience: Resilience | None = None,
+        **openai_kwargs: Any,
+    ) -> None:
+        resilience = _check_resilience(resilience)
+        if client is not None:
+            if openai_kwargs:
+                raise TypeError(
+                    "pass either an existing client or openai.OpenAI keyword arguments, not both"
+                )
+            self._resilience = _adopt(self, client, openai.OpenAI, resilience)
+        else:
+            openai_kwargs["max_retries"] = 0
+            super().__init__(**openai_kwargs)
+            self._resilience = resilience or Resilience()
+
+    @property
+    def resilience(self) -> Resilience:
+        """The engine this client routes through."""
+        return self._resilience
+
+    if not TYPE_CHECKING:
+
+        @property
+        def responses(self) -> ResilientResponses:
+            cached = self.__dict__.get("_rr_responses")
+            if cached is None:
+                cached = self.__dict__["_rr_responses"] = ResilientResponses(self)
+            return cached
+
+        def copy(self, **kwargs: Any) -> ResilientOpenAI:
+            kwargs["max_retries"] = 0
+            extra = dict(kwargs.pop("_extra_kwargs", None) or {})
+            extra["resilience"] = self._resilience
+            return super().copy(_extra_kwargs=extra, **kwargs)
+
+        with_options = copy
+
+
+# -- async -----------------------------------------------------------------------------
+
+
+class _ResilientAsyncPage:
+    """Awaitable (first page, resilient) and async-iterable (all items), like the SDK's."""
+
+    __slots__ = ("_fetch",)
+
+    def __init__(self, fetch: Callable[[], Awaitable[Any]]) -> None:
+        self._fetch = fetch
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._fetch().__await__()
+
+    async def __aiter__(self) -> Any:
+        page = await self._fetch()
+        async for item in page:
+            yield item
+
+
+class AsyncResilientInputItems(AsyncInputItems):
+    """``client.responses.input_items`` whose ``list`` (first page) is resilient."""
+
+    if not TYPE_CHECKING:
+
+        def list(self, *args: Any, **kwargs: Any) -> Any:
+            client = self._client
+            method = super().list
+
+            async def first_page_method(*a: Any, **kw: Any) -> Any:
+                return await method(*a, **kw)
+
+            return _ResilientAsyncPage(
+                lambda: route_async(
+                    _resilience_of(client), client, first_page_method, args, dict(kwargs)
+                )
+            )
+
+
+class AsyncResilientInputTokens(AsyncInputTokens):
+    """``client.responses.input_tokens`` whose ``count`` is resilient."""
+
+    if not TYPE_CHECKING:
+
+        async def count(self, *args: Any, **kwargs: Any) -> Any:
+            return await route_async(
+                _resilience_of(self._client),
+                self._client,
+                super().count,
+                args,
+                kwargs,
+                kwargs.get("model"),
+            )
+
+
+class AsyncResilientResponses(AsyncResponses):
+    """Async ``client.responses`` with every request routed through the engine."""
+
+    if not TYPE_CHECKING:
+
+        @property
+        def input_items(self) -> AsyncResilientInputItems:
+            return AsyncResilientInputItems(self._client)
+
+        @property
+        def input_tokens(self) -> AsyncResilientInputTokens:
+            return AsyncResilientInputTokens(self._client)
+
+        async def create(self, *args: Any, **kwargs: Any) -> Any:
+            resilience = _resilience_of(self._client)
+            if kwargs.get("stream"):
+                from ._stream import acreate_stream
+
+                return await acreate_stream(
+                    resilience, self._client, super().create, super().retrieve, kwargs
+                )
+            return await route_async(
+                resilience, self._client, super().create, args, kwargs, kwargs.get("model")
+            )
+
+        async def retrieve(self, *args: Any, **kwargs: Any) -> Any:
+            resilience = _resilience_of(self._client)
+            if kwargs.get("stream"):
+                from ._stream import aretrieve_stream
+
+                return await aretrieve_stream(
+                    resilience, self._client, super().retrieve, args, kwargs
+                )
+            return await route_async(resilience, self._client, super().retrieve, args, kwargs)
+
+        def stream(self, *args: Any, **kwargs: Any) -> Any:
+            from ._stream import astream_manager
+
+            return astream_manager(_resilience_of(self._client), self, args, kwargs)
+
+        async def parse(self, *args: Any, **kwargs: Any) -> Any:
+            return await route_async(
+                _resilience_of(self._client),
+                self._client,
+                super().parse,
+                args,
+                kwargs,
+                kwargs.get("model"),
+            )
+
+        async def cancel(self, *args: Any, **kwargs: Any) -> Any:
+            return await route_async(
+                _resilience_of(self._client), self._client, super().cancel, args, kwargs
+            )
+
+        async def delete(self, *args: Any, **kwargs: Any) -> Any:
+            return await route_async(
+                _resilience_of(self._client), self._client, super().delete, args, kwargs
+            )
+
+        async def compact(self, *args: Any, **kwargs: Any) -> Any:
+            return await route_async(
+                _resilience_of(self._client),
+                self._client,
+                super().compact,
+                args,
+                kwargs,
+                kwargs.get("model"),
+            )
+
+
+class AsyncResilientOpenAI(openai.AsyncOpenAI):
+    """Drop-in for ``openai.AsyncOpenAI``; see :class:`ResilientOpenAI`."""
+
+    _resilience: Resilience
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI | None = None,
+        *,
+        resilience: Resilience | None = None,
+        **openai_kwargs: Any,
+    ) -> None:
+        resilience = _check_resilience(resilience)
+        if client is not None:
+            if openai_kwargs:
+                raise TypeError(
+                    "pass either an existing client or openai.AsyncOpenAI keyword arguments, "
+                    "not both"
+                )
+            self._resilience = _adopt(self, client, openai.AsyncOpenAI, resilience)
+        else:
+            openai_kwargs["max_retries"] = 0
+            super().__init__(**openai_kwargs)
+            self._resilience = resilience or Resilience()
+
+    @property
+    def resilience(self) -> Resilience:
+        """The engine this client routes through."""
+        return self._resilience
+
+    if not TYPE_CHECKING:
+
+        @property
+        def responses(self) -> AsyncResilientResponses:
+            cached = self.__dict__.get("_rr_responses")
+            if cached is None:
+                cached = self.__dict__["_rr_responses"] = AsyncResilientResponses(self)
+            return cached
+
+        def copy(self, **kwargs: Any) -> AsyncResilientOpenAI:
+            kwargs["max_retries"] = 0
+            extra = dict(kwargs.pop("_extra_kwargs", None) or {})
+            extra["resilience"] = self._resilience
+            return super().copy(_extra_kwargs=extra, **kwargs)
+
+        with_options = copy

@@ -1,0 +1,356 @@
+"""What to do with a failure: policies, the default table, and the pure decision function.
+
+Nothing here does I/O or keeps state. :func:`decide` takes a :class:`Failure` and what is
+known about the call so far and returns a :class:`Decision` (retry after *wait* seconds, or
+give up and why). The sync and async retry loops, and the stream recovery, all call it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import tenacity
+
+from ._classify import Failure
+
+__all__ = [
+    "DEFAULT_POLICIES",
+    "Backoff",
+    "Decision",
+    "ErrorPolicy",
+    "GiveUpReason",
+    "PolicyKey",
+    "PolicyTable",
+    "decide",
+]
+
+JitterMode = Literal["full", "equal", "none"]
+_JITTERS = ("full", "equal", "none")
+
+#: Failure kinds a policy can be keyed on (the other strings are OpenAI error codes).
+FAILURE_KINDS = frozenset(
+    {"connection", "timeout", "stream_truncated", "stream_stalled", "stream_error"}
+)
+
+#: Error codes the server declares inside a stream, mapped to the HTTP status the same
+#: condition has outside a stream, so ``{429: ...}`` governs rate limits in both places.
+_STREAM_CODE_STATUS: Mapping[str, int] = MappingProxyType(
+    {"rate_limit_exceeded": 429, "server_error": 500}
+)
+
+PolicyKey = str | int | type[BaseException]
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0 or (not allow_zero and seconds == 0):
+        bound = "> 0" if not allow_zero else ">= 0"
+        raise ValueError(f"{name} must be a number of seconds {bound}, got {value!r}")
+    return seconds
+
+
+def _check_attempts(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+class _Attempt:
+    """The one attribute tenacity's wait strategies read from a ``RetryCallState``."""
+
+    __slots__ = ("attempt_number",)
+
+    def __init__(self, attempt_number: int) -> None:
+        self.attempt_number = attempt_number
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff between attempts, built on tenacity's wait strategies.
+
+    The n-th wait (n = 1 after the first failure) is drawn from
+    ``initial * multiplier ** (n - 1)``, capped at *maximum*:
+
+    - ``jitter="full"`` (default): uniformly in ``[0, cap]`` (tenacity's
+      ``wait_random_exponential``; AWS's "full jitter", best against synchronised retries),
+    - ``jitter="equal"``: half fixed, half random, in ``[cap/2, cap]``,
+    - ``jitter="none"``: exactly the cap (``wait_exponential``).
+
+    >>> Backoff(initial=1.0, maximum=8.0, jitter="none").compute(4)
+    8.0
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    multiplier: float = 2.0
+    jitter: JitterMode = "full"
+    _strategy: Any = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        initial = _check_seconds("Backoff.initial", self.initial)
+        maximum = _check_seconds("Backoff.maximum", self.maximum)
+        if math.isinf(maximum):
+            raise ValueError("Backoff.maximum must be finite")
+        if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, (int, float)):
+            raise TypeError("Backoff.multiplier must be a number >= 1")
+        if math.isnan(self.multiplier) or self.multiplier < 1 or math.isinf(self.multiplier):
+            raise ValueError(
+                f"Backoff.multiplier must be a finite number >= 1, got {self.multiplier!r}"
+            )
+        if self.jitter not in _JITTERS:
+            raise ValueError(f"Backoff.jitter must be one of {_JITTERS}, got {self.jitter!r}")
+        strategy: tenacity.wait.wait_base
+        if self.jitter == "full":
+            strategy = tenacity.wait_random_exponential(
+                multiplier=initial, max=maximum, exp_base=self.multiplier
+            )
+        elif self.jitter == "none":
+            strategy = tenacity.wait_exponential(
+                multiplier=initial, max=maximum, exp_base=self.multiplier
+            )
+        else:
+            half = tenacity.wait_exponential(
+                multiplier=initial / 2, max=maximum / 2, exp_base=self.multiplier
+            )
+            strategy = half + tenacity.wait_random_exponential(
+                multiplier=initial / 2, max=maximum / 2, exp_base=self.multiplier
+            )
+        object.__setattr__(self, "_strategy", strategy)
+
+    def compute(self, attempt_number: int) -> float:
+        """The wait after failed attempt *attempt_number* (1-based), in seconds."""
+        wait = float(self._strategy(_Attempt(attempt_number)))
+        return min(max(wait, 0.0), self.maximum)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPolicy:
+    """What to do with one kind of failure.
+
+    Attributes:
+        retry: retry at all.
+        attempts: total attempts allowed when this failure is the last one seen
+            (``None``: the ``Resilience``'s ``attempts``).
+        backoff: the wait between attempts (``None``: the ``Resilience``'s ``backoff``).
+        respect_retry_after: wait what the server's Retry-After asks instead of backing off.
+        max_retry_after: a Retry-After above this many seconds means give up now: waiting
+            less than the server asked only earns another 429.
+        trips_breaker: whether this failure counts against the circuit breaker. A failure
+            that does not trip it counts as a success (the server answered).
+
+    >>> never = ErrorPolicy.never()
+    >>> never.retry, never.trips_breaker
+    (False, False)
+    """
+
+    retry: bool = True
+    attempts: int | None = None
+    backoff: Backoff | None = None
+    respect_retry_after: bool = True
+    max_retry_after: float = 120.0
+    trips_breaker: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.retry, bool):
+            raise TypeError("ErrorPolicy.retry must be a bool")
+        if self.attempts is not None:
+            _check_attempts("ErrorPolicy.attempts", self.attempts)
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise TypeError("ErrorPolicy.backoff must be a Backoff or None")
+        _check_seconds("ErrorPolicy.max_retry_after", self.max_retry_after)
+        if not isinstance(self.trips_breaker, bool):
+            raise TypeError("ErrorPolicy.trips_breaker must be a bool")
+        if not isinstance(self.respect_retry_after, bool):
+            raise TypeError("ErrorPolicy.respect_retry_after must be a bool")
+
+    @classmethod
+    def never(cls) -> ErrorPolicy:
+        """Fail at once and leave the circuit breaker untouched."""
+        return cls(retry=False, trips_breaker=False)
+
+
+_NEVER = ErrorPolicy.never()
+_RETRY_NO_TRIP = ErrorPolicy(trips_breaker=False)
+_RETRY = ErrorPolicy()
+
+#: The default table (DESIGN.md). User policies are merged over it.
+DEFAULT_POLICIES: Mapping[PolicyKey, ErrorPolicy] = MappingProxyType(
+    {
+        400: _NEVER,
+        401: _NEVER,
+        403: _NEVER,
+        404: _NEVER,
+        422: _NEVER,
+        "insufficient_quota": _NEVER,
+        "context_length_exceeded": _NEVER,
+        "invalid_prompt": _NEVER,
+        429: _RETRY_NO_TRIP,
+        408: _RETRY,
+        409: _RETRY,
+        "connection": _RETRY,
+        "timeout": _RETRY,
+        "stream_truncated": _RETRY,
+        "stream_stalled": _RETRY,
+        # A failure the server declared in a stream with a code that is not known to be
+        # transient: deliver it, do not retry, but count it against the breaker.
+        "stream_error": ErrorPolicy(retry=False, trips_breaker=True),
+    }
+)
+_SERVER_ERROR = _RETRY  # any 5xx not named in the table
+_CLIENT_ERROR = _NEVER  # any other 4xx: the caller's request is wrong
+
+
+def _check_key(key: object) -> PolicyKey:
+    if isinstance(key, bool):
+        raise TypeError(
+            "policies keys must be an error code str, an HTTP status int, an exception class "
+            "or a failure kind; got a bool"
+        )
+    if isinstance(key, int):
+        if not 100 <= key <= 599:
+            raise ValueError(f"policies key {key!r} is not an HTTP status (100..599)")
+        return key
+    if isinstance(key, str):
+        if not key:
+            raise ValueError("policies keys must not be empty strings")
+        return key
+    if isinstance(key, type) and issubclass(key, BaseException):
+        return key
+    raise TypeError(
+        "policies keys must be an OpenAI error code (str), an HTTP status (int), an exception "
+        f"class or a failure kind ({', '.join(sorted(FAILURE_KINDS))}); got {key!r}"
+    )
+
+
+class PolicyTable:
+    """The defaults with the user's policies merged over them, and the lookup by specificity.
+
+    Lookup order, most specific first: the OpenAI error code, the exception class (most
+    derived first), the HTTP status (for errors declared inside a stream, the status the
+    same code has outside one: ``rate_limit_exceeded`` -> 429, ``server_error`` -> 500),
+    then the failure kind; an HTTP status not in the table falls back to "retry and trip
+    the breaker" for 5xx and "fail at once" for 4xx.
+    """
+
+    __slots__ = ("_by_code", "_by_exc", "_by_kind", "_by_status", "_cache")
+
+    def __init__(self, policies: Mapping[Any, ErrorPolicy] | None = None) -> None:
+        if policies is not None and not isinstance(policies, Mapping):
+            raise TypeError(f"policies must be a mapping, got {type(policies).__name__}")
+        merged: dict[PolicyKey, ErrorPolicy] = dict(DEFAULT_POLICIES)
+        for key, policy in (policies or {}).items():
+            checked = _check_key(key)
+            if not isinstance(policy, ErrorPolicy):
+                raise TypeError(
+                    f"policies[{key!r}] must be an ErrorPolicy, got {type(policy).__name__}"
+                )
+            merged[checked] = policy
+        self._by_code: dict[str, ErrorPolicy] = {}
+        self._by_kind: dict[str, ErrorPolicy] = {}
+        self._by_status: dict[int, ErrorPolicy] = {}
+        self._by_exc: dict[type[BaseException], ErrorPolicy] = {}
+        for key, policy in merged.items():
+            if isinstance(key, int):
+                self._by_status[key] = policy
+            elif isinstance(key, str):
+                (self._by_kind if key in FAILURE_KINDS else self._by_code)[key] = policy
+            else:
+                self._by_exc[key] = policy
+        self._cache: dict[type[BaseException], ErrorPolicy | None] = {}
+
+    def _exception_policy(self, exc_type: type[BaseException]) -> ErrorPolicy | None:
+        try:
+            return self._cache[exc_type]
+        except KeyError:
+            found = next((self._by_exc[c] for c in exc_type.__mro__ if c in self._by_exc), None)
+            self._cache[exc_type] = found
+            return found
+
+    def lookup(self, failure: Failure) -> ErrorPolicy:
+        """The policy that governs *failure*."""
+        if failure.code is not None:
+            policy = self._by_code.get(failure.code)
+            if policy is not None:
+                return policy
+        if self._by_exc and failure.exception is not None:
+            policy = self._exception_policy(type(failure.exception))
+            if policy is not None:
+                return policy
+        status = failure.status
+        if status is None and failure.kind == "stream_error" and failure.code is not None:
+            status = _STREAM_CODE_STATUS.get(failure.code)
+        if status is not None:
+            policy = self._by_status.get(status)
+            if policy is not None:
+                return policy
+            if failure.kind == "status":
+                return _SERVER_ERROR if status >= 500 else _CLIENT_ERROR
+            return _SERVER_ERROR if status >= 500 else _RETRY_NO_TRIP
+        return self._by_kind.get(failure.kind, _RETRY)
+
+
+GiveUpReason = Literal[
+    "not_retryable",
+    "server_declined",
+    "attempts_exhausted",
+    "retry_after_too_long",
+    "deadline",
+    "retry_budget",
+    "breaker_open",
+    "not_recoverable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of :func:`decide`: retry after :attr:`wait` seconds, or give up."""
+
+    retry: bool
+    wait: float = 0.0
+    reason: GiveUpReason | None = None
+    policy: ErrorPolicy = _RETRY
+
+
+def decide(
+    failure: Failure,
+    policy: ErrorPolicy,
+    *,
+    attempt: int,
+    attempts: int,
+    backoff: Backoff,
+    elapsed: float,
+    deadline: float | None,
+) -> Decision:
+    """Decide whether to retry after *failure*, the outcome of attempt number *attempt*.
+
+    Pure (apart from the jitter's randomness): *attempts* and *backoff* are the call's
+    defaults, overridden by the policy's own. The wait is the server's Retry-After when
+    the policy respects it (a value above ``max_retry_after`` means give up now), else the
+    backoff. A wait that would end past the *deadline* (seconds since the call began) is
+    never slept: the call gives up instead.
+    """
+    if not policy.retry:
+        return Decision(False, reason="not_retryable", policy=policy)
+    if failure.should_retry is False:
+        return Decision(False, reason="server_declined", policy=policy)
+    limit = policy.attempts if policy.attempts is not None else attempts
+    if attempt >= limit:
+        return Decision(False, reason="attempts_exhausted", policy=policy)
+    retry_after = failure.retry_after
+    if policy.respect_retry_after and retry_after is not None and retry_after > 0:
+        if retry_after > policy.max_retry_after:
+            return Decision(False, reason="retry_after_too_long", policy=policy)
+        wait = retry_after
+    else:
+        wait = (policy.backoff or backoff).compute(attempt)
+    if deadline is not None and elapsed + wait > deadline:
+        return Decision(False, reason="deadline", policy=policy)
+    return Decision(True, wait=wait, policy=policy)

@@ -1,0 +1,409 @@
+"""The retry loop: tenacity drives it, :func:`decide` rules it, sync and async alike.
+
+``Engine`` is the immutable configuration plus the shared live parts (breakers, budget,
+stats) of one :class:`~resilient_responses.Resilience`. ``CallState`` is one call: it admits
+each attempt through the breaker, turns each outcome into a :class:`Decision`, and logs.
+It is plugged into tenacity as the ``retry`` predicate and the ``wait`` strategy, so the
+sync loop (``tenacity.Retrying``) and the async loop (``tenacity.AsyncRetrying``) are a few
+lines each and share every decision. Streams reuse ``CallState`` for their recoveries.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import tenacity
+
+from ._breaker import Admission, BreakerRegistry
+from ._budget import RetryBudgetState
+from ._classify import Failure, classify
+from ._config import get_testing
+from ._events import (
+    BreakerStateChanged,
+    CallSucceeded,
+    EngineEvent,
+    GaveUp,
+    Hook,
+    RetryScheduled,
+)
+from ._policy import Backoff, Decision, PolicyTable, decide
+from .exceptions import CircuitOpenError
+
+__all__ = ["CallState", "Engine", "add_note", "run_async", "run_sync"]
+
+T = TypeVar("T")
+
+_NOTE_PREFIX = "resilient_responses:"
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """PEP 678 ``add_note``, with the same ``__notes__`` list on Python 3.10."""
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
+    else:  # pragma: no cover - exercised only on 3.10
+        notes = getattr(exc, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(note)
+
+
+@dataclass(eq=False)
+class Engine:
+    """Everything a call needs from its ``Resilience``; built once, shared by all calls."""
+
+    table: PolicyTable
+    attempts: int
+    deadline: float | None
+    backoff: Backoff
+    breakers: BreakerRegistry | None
+    budget: RetryBudgetState | None
+    hooks: tuple[Hook, ...]
+    stats: Any  # instrumentation.StatsCollector; typed loosely to keep imports acyclic
+    clock: Callable[[], float]
+    sleep: Callable[[float], Any] | None
+    log_successes: bool
+    cost_budget: Any = None  # instrumentation.CostBudget
+    sdk_retry_warning: list[bool] = field(default_factory=lambda: [False])
+
+    def emit(self, event: EngineEvent) -> None:
+        for hook in self.hooks:
+            hook(event)
+
+    def account_usage(self, key: str, model: str | None, result: object) -> None:
+        """Add the tokens and cost of a completed response to the stats and the budget."""
+        from .instrumentation._pricing import usage_from
+
+        usage = usage_from(result)
+        if usage is None:
+            return
+        model = model or getattr(result, "model", None)
+        self.stats.usage(key, model, usage)
+        budget = self.cost_budget
+        if budget is not None:
+            cost = self.stats.prices.cost(model, usage)
+            for warning in budget.record(cost):
+                import structlog
+
+                structlog.get_logger("resilient_responses").warning(
+                    "resilient_responses.cost_budget_"
+                    + ("exceeded" if warning.exceeded else "warning"),
+                    window=warning.window,
+                    limit_usd=float(warning.limit_usd),
+                    spent_usd=float(warning.spent_usd),
+                    threshold=warning.threshold,
+                )
+
+    def on_breaker_change(self, key: str, old: str, new: str) -> None:
+        if new == "open":
+            self.stats.breaker_opened(key)
+        self.emit(BreakerStateChanged(key=key, old=old, new=new))
+
+    def do_sleep(self, seconds: float) -> None:
+        if seconds <= 0 or get_testing().enabled:
+            return
+        (self.sleep or time.sleep)(seconds)
+
+    async def do_asleep(self, seconds: float) -> None:
+        if seconds <= 0 or get_testing().enabled:
+            return
+        if self.sleep is None:
+            import asyncio
+
+            await asyncio.sleep(seconds)
+            return
+        result = self.sleep(seconds)
+        if inspect.isawaitable(result):
+            await result
+
+
+class CallState:
+    """One call across its attempts. Not shared between calls."""
+
+    __slots__ = (
+        "_admission",
+        "attempt",
+        "decision",
+        "engine",
+        "history",
+        "idempotency_key",
+        "key",
+        "last_exception",
+        "model",
+        "start",
+        "via_client",
+    )
+
+    def __init__(self, engine: Engine, key: str, model: str | None, *, via_client: bool) -> None:
+        self.engine = engine
+        self.key = key
+        self.model = model
+        self.via_client = via_client
+        self.attempt = 0
+        self.start = engine.clock()
+        self.history: list[tuple[Failure, float | None]] = []
+        self.decision: Decision | None = None
+        self.last_exception: BaseException | None = None
+        self._admission: Admission | None = None
+        self.idempotency_key = f"rr-{uuid.uuid4().hex}" if via_client else ""
+        engine.stats.call_started(key)
+        if engine.budget is not None:
+            engine.budget.deposit()
+
+    # -- one attempt --------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return self.engine.clock() - self.start
+
+    def breaker_state(self) -> str | None:
+        breakers = self.engine.breakers
+        return breakers.get(self.key).state if breakers is not None else None
+
+    def begin(self) -> None:
+        """Admit the next attempt through the breaker (raises when it is open)."""
+        self.attempt += 1
+        self.decision = None
+        breakers = self.engine.breakers
+        if breakers is not None:
+            try:
+                self._admission = breakers.get(self.key).admit()
+            except CircuitOpenError:
+                if self.last_exception is None:
+                    self.engine.stats.call_finished(self.key, ok=False, elapsed_s=self.elapsed())
+                    raise
+                # Opened by other calls while we waited: stop, and re-raise our last SDK
+                # error rather than an error about a request we never sent.
+                self.attempt -= 1
+                self._give_up(self.history[-1][0], "breaker_open")
+                raise self.last_exception from None
+        self.engine.stats.attempt(self.key, retry=self.attempt > 1)
+
+    def succeeded(self, result: object = None) -> None:
+        """Account a successful attempt; *result* is the SDK's answer (for usage and ids)."""
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            admission.record(False)
+        engine = self.engine
+        elapsed = self.elapsed()
+        engine.stats.call_finished(self.key, ok=True, elapsed_s=elapsed)
+        if result is not None and getattr(result, "usage", None) is not None:
+            engine.account_usage(self.key, self.model, result)
+        if engine.log_successes:
+            request_id = getattr(result, "_request_id", None)
+            engine.emit(
+                CallSucceeded(
+                    key=self.key,
+                    model=self.model,
+                    attempt=self.attempt,
+                    elapsed_s=elapsed,
+                    request_id=request_id if isinstance(request_id, str) else None,
+                )
+            )
+
+    def progress(self) -> None:
+        """A stream made progress after a recovery: attempts and deadline start over."""
+        self.attempt = 1
+        self.start = self.engine.clock()
+        self.history.clear()
+
+    def failed(self, exc: BaseException | None) -> Decision | None:
+        """Account a failed attempt and decide; ``None`` when *exc* is not ours to handle."""
+        failure = classify(exc) if exc is not None else None
+        admission, self._admission = self._admission, None
+        if failure is None:
+            if admission is not None:
+                admission.record(None)
+            if self.attempt > 0:
+                self.engine.stats.call_finished(self.key, ok=False, elapsed_s=self.elapsed())
+            return None
+        return self.failure(failure, admission, exc)
+
+    def failure(
+        self,
+        failure: Failure,
+        admission: Admission | None,
+        exc: BaseException | None,
+        *,
+        log: bool = True,
+        recoverable: bool = True,
+    ) -> Decision:
+        """Account *failure* (from an exception or a stream) and decide what to do next.
+
+        With ``recoverable=False`` the caller already knows it cannot retry (a stream that
+        may not be restarted): the failure is still counted, and no retry is scheduled.
+        With ``log=False`` the caller logs the outcome itself (streams log their own
+        ``stream_resumed`` / ``stream_interrupted``).
+        """
+        engine = self.engine
+        policy = engine.table.lookup(failure)
+        if admission is not None:
+            admission.record(policy.trips_breaker)
+        engine.stats.failure(self.key, failure)
+        if exc is not None:
+            self.last_exception = exc
+            if not self.via_client:
+                self._warn_sdk_retries(exc)
+        testing = get_testing()
+        attempts = engine.attempts
+        if testing.attempts is not None:
+            attempts = min(attempts, testing.attempts)
+            if policy.attempts is not None:
+                policy = _capped(policy, testing.attempts)
+        elapsed = self.elapsed()
+        if not recoverable:
+            decision = Decision(False, reason="not_recoverable", policy=policy)
+        else:
+            decision = decide(
+                failure,
+                policy,
+                attempt=self.attempt,
+                attempts=attempts,
+                backoff=engine.backoff,
+                elapsed=elapsed,
+                deadline=engine.deadline,
+            )
+        if decision.retry and self.breaker_state() == "open":
+            decision = Decision(False, reason="breaker_open", policy=policy)
+        if decision.retry and engine.budget is not None and not engine.budget.try_withdraw():
+            decision = Decision(False, reason="retry_budget", policy=policy)
+        self.decision = decision
+        if decision.retry:
+            self.history.append((failure, decision.wait))
+            if log:
+                engine.emit(
+                    RetryScheduled(
+                        key=self.key,
+                        model=self.model,
+                        attempt=self.attempt,
+                        failure=failure,
+                        wait_s=decision.wait,
+                        elapsed_s=elapsed,
+                        breaker_state=self.breaker_state(),
+                    )
+                )
+        else:
+            self.history.append((failure, None))
+            self._give_up(failure, decision.reason or "not_retryable", log=log)
+        return decision
+
+    def _give_up(self, failure: Failure, reason: str, *, log: bool = True) -> None:
+        elapsed = self.elapsed()
+        self.engine.stats.call_finished(self.key, ok=False, elapsed_s=elapsed)
+        if self.last_exception is not None:
+            add_note(self.last_exception, self.note(reason))
+        if not log:
+            return
+        self.engine.emit(
+            GaveUp(
+                key=self.key,
+                model=self.model,
+                attempt=self.attempt,
+                failure=failure,
+                reason=reason,
+                elapsed_s=elapsed,
+                breaker_state=self.breaker_state(),
+            )
+        )
+
+    def note(self, reason: str) -> str:
+        """The PEP 678 note listing every attempt, added to the re-raised SDK error."""
+        lines = [
+            f"{_NOTE_PREFIX} gave up after {self.attempt} attempt"
+            f"{'s' if self.attempt != 1 else ''} in {self.elapsed():.3f}s ({reason}"
+            f"{'; the circuit breaker opened' if reason == 'breaker_open' else ''})"
+        ]
+        for number, (failure, wait) in enumerate(self.history, start=1):
+            waited = f", waited {wait:.3f}s" if wait is not None else ""
+            lines.append(f"  attempt {number}: {failure.describe()}{waited}")
+        return "\n".join(lines)
+
+    def _warn_sdk_retries(self, exc: BaseException) -> None:
+        flag = self.engine.sdk_retry_warning
+        if flag[0]:
+            return
+        response = getattr(exc, "response", None)
+        request = getattr(response, "request", None)
+        count = getattr(request, "headers", {}).get("x-stainless-retry-count") if request else None
+        if count not in (None, "0"):
+            flag[0] = True
+            import structlog
+
+            structlog.get_logger("resilient_responses").warning(
+                "resilient_responses.sdk_retries_detected",
+                breaker_key=self.key,
+                retries_taken=count,
+                hint="the wrapped code's openai client retries too; attempts multiply. "
+                "Build it with max_retries=0, or use ResilientOpenAI.",
+            )
+
+    # -- tenacity glue -------------------------------------------------------------------
+
+    def tenacity_retry(self, retry_state: tenacity.RetryCallState) -> bool:
+        decision = self.decision
+        return decision is not None and decision.retry
+
+    def tenacity_wait(self, retry_state: tenacity.RetryCallState) -> float:
+        decision = self.decision
+        return decision.wait if decision is not None else 0.0
+
+
+def _capped(policy: Any, attempts: int) -> Any:
+    from dataclasses import replace
+
+    return replace(policy, attempts=min(policy.attempts, attempts))
+
+
+def run_sync(state: CallState, fn: Callable[[CallState], T]) -> T:
+    """Call ``fn(state)`` until it succeeds or :func:`decide` gives up."""
+    engine = state.engine
+    for attempt in tenacity.Retrying(
+        retry=state.tenacity_retry,
+        wait=state.tenacity_wait,
+        stop=tenacity.stop_never,
+        sleep=engine.do_sleep,
+        reraise=True,
+    ):
+        with attempt:
+            state.begin()
+            done = False
+            try:
+                result = fn(state)
+                done = True
+            finally:
+                if done:
+                    state.succeeded(result)
+                else:
+                    state.failed(sys.exc_info()[1])
+            return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def run_async(state: CallState, fn: Callable[[CallState], Awaitable[T]]) -> T:
+    """The async twin of :func:`run_sync`."""
+    engine = state.engine
+    async for attempt in tenacity.AsyncRetrying(
+        retry=state.tenacity_retry,
+        wait=state.tenacity_wait,
+        stop=tenacity.stop_never,
+        sleep=engine.do_asleep,
+        reraise=True,
+    ):
+        with attempt:
+            state.begin()
+            done = False
+            try:
+                result = await fn(state)
+                done = True
+            finally:
+                if done:
+                    state.succeeded(result)
+                else:
+                    state.failed(sys.exc_info()[1])
+            return result
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,57 @@
+"""``StreamPolicy``: what a broken stream does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ._policy import _check_seconds
+
+__all__ = ["Recovery", "StreamPolicy"]
+
+Recovery = Literal["auto", "resume", "restart", "raise"]
+_RECOVERIES = ("auto", "resume", "restart", "raise")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPolicy:
+    """How resilient streams recover from faults.
+
+    Attributes:
+        recovery: ``"resume"`` continues a background response from the last event seen
+            with ``responses.retrieve(id, stream=True, starting_after=n)`` (lossless, no
+            token paid twice); ``"restart"`` re-issues the request, only while the consumer
+            has seen nothing but lifecycle events; ``"raise"`` raises
+            ``StreamInterruptedError``; ``"auto"`` (default) resumes when the response is
+            resumable, else restarts while allowed, else raises.
+        idle_timeout: seconds without an event that count as a stall (``None``: the SDK's
+            read timeout applies). Implemented as the stream request's read timeout, so no
+            thread or timer watches the stream.
+        first_event_timeout: the same, before the first event only (``None``: the
+            *idle_timeout* applies from the start). Reasoning models may be silent for
+            minutes before their first event: set this high, or leave both unset.
+        make_resumable: add ``background=True, store=True`` to stream requests so every
+            stream can be resumed.
+
+    >>> StreamPolicy(recovery="resume", idle_timeout=30.0).recovery
+    'resume'
+    """
+
+    recovery: Recovery = "auto"
+    idle_timeout: float | None = None
+    first_event_timeout: float | None = None
+    make_resumable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.recovery not in _RECOVERIES:
+            raise ValueError(
+                f"StreamPolicy.recovery must be one of {_RECOVERIES}, got {self.recovery!r}"
+            )
+        if self.idle_timeout is not None:
+            _check_seconds("StreamPolicy.idle_timeout", self.idle_timeout, allow_zero=False)
+        if self.first_event_timeout is not None:
+            _check_seconds(
+                "StreamPolicy.first_event_timeout", self.first_event_timeout, allow_zero=False
+            )
+        if not isinstance(self.make_resumable, bool):
+            raise TypeError("StreamPolicy.make_resumable must be a bool")

@@ -1,0 +1,17 @@
+"""Fault-injection kit: a fake Responses API, faults, chaos, and the testing switch.
+
+Example::
+
+    from resilient_responses.testing import FakeResponsesAPI, Fault
+
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.status(429, retry_after=1), Fault.reset(after_events=3)])
+    client = fake.client(max_retries=0)
+"""
+
+from resilient_responses._config import set_testing
+from resilient_responses.testing._chaos import Chaos
+from resilient_responses.testing._fake import FakeResponsesAPI, RecordedRequest
+from resilient_responses.testing._faults import Fault
+
+__all__ = ["Chaos", "FakeResponsesAPI", "Fault", "RecordedRequest", "set_testing"]
