@@ -13,7 +13,7 @@ from typing_extensions import ParamSpec
 
 from ._breaker import BreakerConfig, BreakerRegistry
 from ._budget import RetryBudget
-from ._events import Hook
+from ._events import CallTracer, Hook
 from ._policy import Backoff, ErrorPolicy, PolicyTable, _check_attempts
 from ._retry import CallState, Engine, run_async, run_sync
 from ._stream_policy import StreamPolicy
@@ -75,6 +75,8 @@ class Resilience:
         prices: the price table for cost accounting (defaults: the seed's prices).
         cost_budget: a :class:`CostBudget` checked before each request.
         hooks: extra instrumentation hooks called with every engine event.
+        tracers: per-call tracers, e.g.
+            :class:`~resilient_responses.instrumentation.OpenTelemetryTracer`.
         sleep: replaces ``time.sleep`` / ``asyncio.sleep`` (tests).
         clock: replaces ``time.monotonic`` for deadlines and latencies (tests).
 
@@ -101,6 +103,7 @@ class Resilience:
         prices: PriceTable | None = None,
         cost_budget: CostBudget | None = None,
         hooks: tuple[Hook, ...] | list[Hook] = (),
+        tracers: tuple[CallTracer, ...] | list[CallTracer] = (),
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -151,6 +154,7 @@ class Resilience:
             sleep=sleep,
             log_successes=log_successes,
             cost_budget=cost_budget,
+            tracers=tuple(tracers),
         )
         if breaker is not None:
             self._engine.breakers = BreakerRegistry(breaker, self._engine.on_breaker_change)
@@ -187,11 +191,13 @@ class Resilience:
             return str(key_fn(*args, **kwargs))
         return _function_key(fn)
 
-    def new_call(self, key: str, model: str | None, *, via_client: bool = False) -> CallState:
+    def new_call(
+        self, key: str, model: str | None, *, via_client: bool = False, stream: bool = False
+    ) -> CallState:
         """Start the bookkeeping of one call (used by the client proxies and streams)."""
         if self.cost_budget is not None:
             self.cost_budget.check()
-        return CallState(self._engine, key, model, via_client=via_client)
+        return CallState(self._engine, key, model, via_client=via_client, stream=stream)
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` with retries, breaker and logging.

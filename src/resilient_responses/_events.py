@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ._classify import Failure
 
 __all__ = [
     "BreakerStateChanged",
+    "CallSpan",
     "CallSucceeded",
+    "CallTracer",
     "EngineEvent",
     "GaveUp",
     "Hook",
@@ -108,3 +111,28 @@ EngineEvent = (
     | CallSucceeded
 )
 Hook = Callable[[EngineEvent], None]
+
+
+class CallSpan(Protocol):
+    """One call's trace, as an instrumentation backend (e.g. OpenTelemetry) records it.
+
+    The engine calls these in order: for each attempt ``attempt_started`` then
+    ``attempt_failed`` or ``attempt_succeeded``; every :data:`EngineEvent` of the call goes
+    to ``event``; ``finished`` exactly once at the end.
+    """
+
+    def attempt_started(self, attempt: int) -> None: ...
+
+    def attempt_failed(self, attempt: int, failure: Failure) -> None: ...
+
+    def attempt_succeeded(self, attempt: int) -> None: ...
+
+    def event(self, event: EngineEvent) -> None: ...
+
+    def finished(self, *, ok: bool, result: object | None, error: BaseException | None) -> None: ...
+
+
+class CallTracer(Protocol):
+    """Starts a :class:`CallSpan` per call (``Resilience(tracers=[...])``)."""
+
+    def call_started(self, key: str, model: str | None, *, stream: bool) -> CallSpan: ...

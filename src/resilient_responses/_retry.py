@@ -26,7 +26,9 @@ from ._classify import Failure, classify
 from ._config import get_testing
 from ._events import (
     BreakerStateChanged,
+    CallSpan,
     CallSucceeded,
+    CallTracer,
     EngineEvent,
     GaveUp,
     Hook,
@@ -70,6 +72,7 @@ class Engine:
     sleep: Callable[[float], Any] | None
     log_successes: bool
     cost_budget: Any = None  # instrumentation.CostBudget
+    tracers: tuple[CallTracer, ...] = ()
     sdk_retry_warning: list[bool] = field(default_factory=lambda: [False])
 
     def emit(self, event: EngineEvent) -> None:
@@ -136,11 +139,20 @@ class CallState:
         "key",
         "last_exception",
         "model",
+        "spans",
         "start",
         "via_client",
     )
 
-    def __init__(self, engine: Engine, key: str, model: str | None, *, via_client: bool) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: str,
+        model: str | None,
+        *,
+        via_client: bool,
+        stream: bool = False,
+    ) -> None:
         self.engine = engine
         self.key = key
         self.model = model
@@ -155,6 +167,25 @@ class CallState:
         engine.stats.call_started(key)
         if engine.budget is not None:
             engine.budget.deposit()
+        self.spans: tuple[CallSpan, ...] = (
+            tuple(t.call_started(key, model, stream=stream) for t in engine.tracers)
+            if engine.tracers
+            else ()
+        )
+
+    def emit(self, event: EngineEvent) -> None:
+        """Hand *event* to the hooks and to this call's spans."""
+        self.engine.emit(event)
+        for span in self.spans:
+            span.event(event)
+
+    def finish(
+        self, *, ok: bool, result: object = None, error: BaseException | None = None
+    ) -> None:
+        """The call is over: count it, close its spans."""
+        self.engine.stats.call_finished(self.key, ok=ok, elapsed_s=self.elapsed())
+        for span in self.spans:
+            span.finished(ok=ok, result=result, error=error)
 
     # -- one attempt --------------------------------------------------------------------
 
@@ -173,9 +204,9 @@ class CallState:
         if breakers is not None:
             try:
                 self._admission = breakers.get(self.key).admit()
-            except CircuitOpenError:
+            except CircuitOpenError as exc:
                 if self.last_exception is None:
-                    self.engine.stats.call_finished(self.key, ok=False, elapsed_s=self.elapsed())
+                    self.finish(ok=False, error=exc)
                     raise
                 # Opened by other calls while we waited: stop, and re-raise our last SDK
                 # error rather than an error about a request we never sent.
@@ -183,6 +214,8 @@ class CallState:
                 self._give_up(self.history[-1][0], "breaker_open")
                 raise self.last_exception from None
         self.engine.stats.attempt(self.key, retry=self.attempt > 1)
+        for span in self.spans:
+            span.attempt_started(self.attempt)
 
     def succeeded(self, result: object = None) -> None:
         """Account a successful attempt; *result* is the SDK's answer (for usage and ids)."""
@@ -191,12 +224,14 @@ class CallState:
             admission.record(False)
         engine = self.engine
         elapsed = self.elapsed()
-        engine.stats.call_finished(self.key, ok=True, elapsed_s=elapsed)
+        for span in self.spans:
+            span.attempt_succeeded(self.attempt)
+        self.finish(ok=True, result=result)
         if result is not None and getattr(result, "usage", None) is not None:
             engine.account_usage(self.key, self.model, result)
         if engine.log_successes:
             request_id = getattr(result, "_request_id", None)
-            engine.emit(
+            self.emit(
                 CallSucceeded(
                     key=self.key,
                     model=self.model,
@@ -220,7 +255,7 @@ class CallState:
             if admission is not None:
                 admission.record(None)
             if self.attempt > 0:
-                self.engine.stats.call_finished(self.key, ok=False, elapsed_s=self.elapsed())
+                self.finish(ok=False, error=exc)
             return None
         return self.failure(failure, admission, exc)
 
@@ -245,6 +280,8 @@ class CallState:
         if admission is not None:
             admission.record(policy.trips_breaker)
         engine.stats.failure(self.key, failure)
+        for span in self.spans:
+            span.attempt_failed(self.attempt, failure)
         if exc is not None:
             self.last_exception = exc
             if not self.via_client:
@@ -276,7 +313,7 @@ class CallState:
         if decision.retry:
             self.history.append((failure, decision.wait))
             if log:
-                engine.emit(
+                self.emit(
                     RetryScheduled(
                         key=self.key,
                         model=self.model,
@@ -294,12 +331,12 @@ class CallState:
 
     def _give_up(self, failure: Failure, reason: str, *, log: bool = True) -> None:
         elapsed = self.elapsed()
-        self.engine.stats.call_finished(self.key, ok=False, elapsed_s=elapsed)
         if self.last_exception is not None:
             add_note(self.last_exception, self.note(reason))
+        self.finish(ok=False, error=self.last_exception)
         if not log:
             return
-        self.engine.emit(
+        self.emit(
             GaveUp(
                 key=self.key,
                 model=self.model,

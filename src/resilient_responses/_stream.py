@@ -166,9 +166,7 @@ class StreamCore:
         admission, self._admission = self._admission, None
         if admission is not None:
             admission.record(None)
-            self.state.engine.stats.call_finished(
-                self.state.key, ok=True, elapsed_s=self.state.elapsed()
-            )
+            self.state.finish(ok=True)
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -201,7 +199,7 @@ class StreamCore:
         if isinstance(seq, int):
             self.last_seq = seq
         self.deliver_count += 1
-        self.state.engine.emit(
+        self.state.emit(
             GaveUp(
                 key=self.state.key,
                 model=self.state.model,
@@ -249,7 +247,7 @@ class StreamCore:
         state = self.state
         stats = state.engine.stats
         (stats.stream_resumed if mode == "resume" else stats.stream_restarted)(state.key)
-        state.engine.emit(
+        state.emit(
             StreamRecovered(
                 key=state.key,
                 model=state.model,
@@ -277,7 +275,7 @@ class StreamCore:
         state.engine.stats.stream_interrupted(state.key)
         reason = failure.kind if failure.kind != "status" else failure.describe()
         if not logged:
-            state.engine.emit(
+            state.emit(
                 StreamInterrupted(
                     key=state.key,
                     model=state.model,
@@ -636,7 +634,10 @@ def _prepare(
         kwargs.setdefault("store", True)
     model = kwargs.get("model")
     state = resilience.new_call(
-        breaker_key(client, model), model if isinstance(model, str) else None, via_client=True
+        breaker_key(client, model),
+        model if isinstance(model, str) else None,
+        via_client=True,
+        stream=True,
     )
     return state, policy
 
@@ -873,7 +874,7 @@ def decorate_generator(
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        state = resilience.new_call(_generator_key(resilience, fn, args, kwargs), None)
+        state = resilience.new_call(_generator_key(resilience, fn, args, kwargs), None, stream=True)
         watch = _GeneratorWatch(StreamCore(state, resilience.stream_policy))
         while True:
             watch.core.begin_open()
@@ -910,7 +911,7 @@ def decorate_async_generator(
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        state = resilience.new_call(_generator_key(resilience, fn, args, kwargs), None)
+        state = resilience.new_call(_generator_key(resilience, fn, args, kwargs), None, stream=True)
         watch = _GeneratorWatch(StreamCore(state, resilience.stream_policy))
         while True:
             watch.core.begin_open()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import time
 
+import httpx2
 import openai
 import pytest
 from openai.types.responses import (
@@ -490,3 +491,31 @@ def test_chaos_on_the_fake_is_reproducible() -> None:
     assert first != run(12)
     assert any(f != "None" for f in first)
     assert "None" in first
+
+
+def test_paths_without_v1_prefix_and_unknown_routes(fake: FakeResponsesAPI) -> None:
+    with httpx2.Client(transport=fake.transport, base_url="http://fake.openai.test") as http:
+        created = http.post("/responses", json={"model": MODEL, "input": "hi"})
+        assert created.status_code == 200
+        assert http.get(f"/responses/{created.json()['id']}").json()["status"] == "completed"
+        unknown = http.get("/v1/nothing")
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["type"] == "invalid_request_error"
+        assert http.post("/responses", content=b"{not json").status_code == 400
+    assert [r.path for r in fake.requests] == [
+        "/responses",
+        f"/responses/{created.json()['id']}",
+        "/v1/nothing",
+        "/responses",
+    ]
+
+
+def test_stall_before_a_status_answer(client: openai.OpenAI, fake: FakeResponsesAPI) -> None:
+    fake.plan(
+        [Fault.stall(seconds=30) + Fault.status(500), Fault.stall(seconds=1) + Fault.status(500)]
+    )
+    with pytest.raises(openai.APITimeoutError):
+        client.with_options(timeout=2).responses.create(model=MODEL, input="x")
+    with pytest.raises(openai.InternalServerError):
+        client.with_options(timeout=2).responses.create(model=MODEL, input="x")
+    assert [r.status for r in fake.requests] == [None, 500]

@@ -19,6 +19,14 @@ from resilient_responses.testing import FakeResponsesAPI, Fault
 MODEL = "gpt-5-mini"
 
 
+async def _collect(
+    stream: openai.AsyncStream[ResponseStreamEvent], into: list[ResponseStreamEvent]
+) -> None:
+    # A loop, not extend(comprehension): events seen before a fault must survive it.
+    async for event in stream:
+        into.append(event)  # noqa: PERF401
+
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[FakeResponsesAPI, str]]:
     fake = FakeResponsesAPI()
@@ -126,8 +134,7 @@ async def test_async_serve() -> None:
             seen: list[ResponseStreamEvent] = []
             stream = await client.responses.create(model=MODEL, input="x", stream=True)
             with pytest.raises(openai.APIConnectionError):
-                async for event in stream:
-                    seen.append(event)  # noqa: PERF401 (keep events seen before the fault)
+                await _collect(stream, seen)
             assert len(seen) == 4
             response = await client.responses.create(model=MODEL, input="x")
             assert response.status == "completed"

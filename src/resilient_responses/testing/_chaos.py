@@ -76,7 +76,6 @@ class Chaos:
         "retry_after",
         "seed",
     )
-    __test__ = False
 
     def __init__(
         self,

@@ -192,8 +192,6 @@ class FakeResponsesAPI:
         assert client.responses.create(model="gpt-5-mini", input="hi").output_text
     """
 
-    __test__ = False
-
     def __init__(
         self,
         *,
@@ -439,6 +437,7 @@ class FakeResponsesAPI:
                 status=terminal.status_code or 500,
                 headers=headers,
                 latency=latency,
+                head_stalls=tuple(s.seconds or 0.0 for s in stalls),
                 body=_wire.encode_json(terminal.error_body()),
             )
         if terminal is not None and terminal.kind in ("connect_error", "timeout"):
