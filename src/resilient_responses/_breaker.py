@@ -186,6 +186,12 @@ class KeyedBreaker:
             self._probes = max(0, self._probes - 1)
 
     def _account(self, tripped: bool) -> None:
+        if not tripped:
+            storage = self.storage
+            # The hot path: a success while closed with no failure counted changes nothing
+            # in pybreaker (it would reset a zero counter), so skip its generator dance.
+            if storage.counter == 0 and storage.state == pybreaker.STATE_CLOSED:
+                return
         try:
             with self._cb.calling():
                 _raise_if(tripped)

@@ -381,11 +381,11 @@ class CallState:
 
     # -- tenacity glue -------------------------------------------------------------------
 
-    def tenacity_retry(self, retry_state: tenacity.RetryCallState) -> bool:
+    def tenacity_retry(self, retry_state: tenacity.RetryCallState | None) -> bool:
         decision = self.decision
         return decision is not None and decision.retry
 
-    def tenacity_wait(self, retry_state: tenacity.RetryCallState) -> float:
+    def tenacity_wait(self, retry_state: tenacity.RetryCallState | None) -> float:
         decision = self.decision
         return decision.wait if decision is not None else 0.0
 
@@ -396,51 +396,73 @@ def _capped(policy: Any, attempts: int) -> Any:
     return replace(policy, attempts=min(policy.attempts, attempts))
 
 
+def _once(state: CallState, fn: Callable[[CallState], T]) -> T:
+    state.begin()
+    done = False
+    try:
+        result = fn(state)
+        done = True
+    finally:
+        # Not `except`: cancellation and the caller's own errors pass through untouched,
+        # only their outcome is recorded (`failed` ignores what it cannot classify).
+        if done:
+            state.succeeded(result)
+        else:
+            state.failed(sys.exc_info()[1])
+    return result
+
+
+async def _aonce(state: CallState, fn: Callable[[CallState], Awaitable[T]]) -> T:
+    state.begin()
+    done = False
+    try:
+        result = await fn(state)
+        done = True
+    finally:
+        if done:
+            state.succeeded(result)
+        else:
+            state.failed(sys.exc_info()[1])
+    return result
+
+
+def _retrying(state: CallState) -> dict[str, Any]:
+    return {
+        "retry": state.tenacity_retry,
+        "wait": state.tenacity_wait,
+        "stop": tenacity.stop_never,
+        "reraise": True,
+    }
+
+
 def run_sync(state: CallState, fn: Callable[[CallState], T]) -> T:
-    """Call ``fn(state)`` until it succeeds or :func:`decide` gives up."""
-    engine = state.engine
-    for attempt in tenacity.Retrying(
-        retry=state.tenacity_retry,
-        wait=state.tenacity_wait,
-        stop=tenacity.stop_never,
-        sleep=engine.do_sleep,
-        reraise=True,
-    ):
+    """Call ``fn(state)`` until it succeeds or :func:`decide` gives up.
+
+    The first attempt runs before tenacity's machinery is built: most calls succeed at
+    once and should not pay for a retry loop they do not use. From the first retry on,
+    tenacity drives the loop, with :func:`decide` as its ``retry`` and ``wait``.
+    """
+    try:
+        return _once(state, fn)
+    except Exception:
+        if not state.tenacity_retry(None):
+            raise
+    state.engine.do_sleep(state.tenacity_wait(None))
+    for attempt in tenacity.Retrying(sleep=state.engine.do_sleep, **_retrying(state)):
         with attempt:
-            state.begin()
-            done = False
-            try:
-                result = fn(state)
-                done = True
-            finally:
-                if done:
-                    state.succeeded(result)
-                else:
-                    state.failed(sys.exc_info()[1])
-            return result
+            return _once(state, fn)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def run_async(state: CallState, fn: Callable[[CallState], Awaitable[T]]) -> T:
     """The async twin of :func:`run_sync`."""
-    engine = state.engine
-    async for attempt in tenacity.AsyncRetrying(
-        retry=state.tenacity_retry,
-        wait=state.tenacity_wait,
-        stop=tenacity.stop_never,
-        sleep=engine.do_asleep,
-        reraise=True,
-    ):
+    try:
+        return await _aonce(state, fn)
+    except Exception:
+        if not state.tenacity_retry(None):
+            raise
+    await state.engine.do_asleep(state.tenacity_wait(None))
+    async for attempt in tenacity.AsyncRetrying(sleep=state.engine.do_asleep, **_retrying(state)):
         with attempt:
-            state.begin()
-            done = False
-            try:
-                result = await fn(state)
-                done = True
-            finally:
-                if done:
-                    state.succeeded(result)
-                else:
-                    state.failed(sys.exc_info()[1])
-            return result
+            return await _aonce(state, fn)
     raise AssertionError("unreachable")  # pragma: no cover

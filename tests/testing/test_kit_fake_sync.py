@@ -519,3 +519,21 @@ def test_stall_before_a_status_answer(client: openai.OpenAI, fake: FakeResponses
     with pytest.raises(openai.InternalServerError):
         client.with_options(timeout=2).responses.create(model=MODEL, input="x")
     assert [r.status for r in fake.requests] == [None, 500]
+
+
+def test_faults_on_a_replay_keep_absolute_sequence_numbers(
+    client: openai.OpenAI, fake: FakeResponsesAPI
+) -> None:
+    bg = client.responses.create(model=MODEL, input="x", background=True)
+    fake.plan([Fault.error_event(after_events=2), None, Fault.failed(after_events=1)])
+    errored = list(client.responses.retrieve(bg.id, stream=True, starting_after=5))
+    assert [e.sequence_number for e in errored] == [6, 7, 8]
+    assert isinstance(errored[-1], ResponseErrorEvent)
+    assert client.responses.retrieve(bg.id).status == "completed"  # a transient error
+    failed = list(client.responses.retrieve(bg.id, stream=True, starting_after=5))
+    assert [e.sequence_number for e in failed] == [6, 7]
+    assert isinstance(failed[-1], ResponseFailedEvent)
+    assert client.responses.retrieve(bg.id).status == "failed"
+    # Nothing left to replay: the fault has nothing to cut.
+    fake.plan([Fault.error_event(after_events=0)])
+    assert list(client.responses.retrieve(bg.id, stream=True, starting_after=99)) == []

@@ -121,10 +121,16 @@ class Usage:
     reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{f.name} must be an int >= 0, got {value!r}")
+        # Spelled out rather than looping over dataclasses.fields(): this runs once per
+        # response on the hot path.
+        for name, value in (
+            ("input_tokens", self.input_tokens),
+            ("cached_input_tokens", self.cached_input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("reasoning_tokens", self.reasoning_tokens),
+        ):
+            if type(value) is not int or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -453,22 +453,29 @@ class FakeResponsesAPI:
             events = routed.events
             end: Literal["complete", "reset", "truncate"] = "complete"
             end_after = 0
-            if terminal is not None and routed.stored is not None:
-                if terminal.kind in ("reset", "truncate"):
-                    end = "reset" if terminal.kind == "reset" else "truncate"
-                    end_after = terminal.after_events or 0
-                elif terminal.kind == "failed":
-                    events = routed.stored.failed_events(
-                        terminal.after_events or 0, terminal.code or "", terminal.message or ""
-                    )
+            stored = routed.stored
+            if terminal is not None and terminal.kind in ("reset", "truncate"):
+                end = "reset" if terminal.kind == "reset" else "truncate"
+                end_after = terminal.after_events or 0
+            elif terminal is not None and stored is not None and events:
+                # Cut relative to this connection; sequence numbers stay absolute (replays).
+                cut = min(terminal.after_events or 0, len(events) - 1)
+                seq = int(events[cut]["sequence_number"])
+                code, message = terminal.code or "", terminal.message or ""
+                if terminal.kind == "failed":
+                    failed = stored.failed_events(seq, code, message)
+                    events = [*events[:cut], failed[-1]]
+                    if stored.background:
+                        # The server declared the run failed: replay and retrieve agree.
+                        stored.events = failed
+                        stored.final = failed[-1]["response"]
                 elif terminal.kind == "error_event":
-                    cut = min(terminal.after_events or 0, len(events) - 1)
                     error = {
                         "type": "error",
-                        "code": terminal.code,
-                        "message": terminal.message,
+                        "code": code,
+                        "message": message,
                         "param": None,
-                        "sequence_number": cut,
+                        "sequence_number": seq,
                     }
                     events = [*events[:cut], error]
             by_point: dict[int, list[float]] = {}
@@ -667,8 +674,8 @@ class FakeResponsesAPI:
         def commit(terminal: Fault | None) -> None:
             if keep:
                 self._stored[stored.response_id] = stored
-            if background and terminal is not None and terminal.kind == "failed":
-                # The server declared the background run failed: replay and retrieve agree.
+            if background and not stream and terminal is not None and terminal.kind == "failed":
+                # Plain background create: the run fails later, as retrieve will show.
                 code, message = terminal.code or "", terminal.message or ""
                 stored.events = stored.failed_events(terminal.after_events or 0, code, message)
                 stored.final = stored.events[-1]["response"]
