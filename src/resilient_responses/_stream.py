@@ -28,7 +28,7 @@ from ._breaker import Admission
 from ._classify import TERMINAL_EVENTS, Failure, classify
 from ._events import GaveUp, StreamInterrupted, StreamRecovered
 from ._retry import CallState
-from .exceptions import StreamInterruptedError
+from .exceptions import CircuitOpenError, StreamInterruptedError
 
 if TYPE_CHECKING:
     from ._core import Resilience
@@ -112,9 +112,20 @@ class StreamCore:
         return "".join(self.text)
 
     def begin_open(self) -> None:
-        """Admit one open (raises :class:`CircuitOpenError` when the breaker is open)."""
+        """Admit one open through the breaker.
+
+        Before anything was delivered an open breaker raises as for calls
+        (:class:`CircuitOpenError`, or the last SDK error when it opened while we
+        waited); mid-stream the consumer gets a :class:`StreamInterruptedError` instead.
+        """
         state = self.state
-        state.begin()
+        try:
+            state.begin()
+        except (CircuitOpenError, openai.APIError) as exc:
+            if not self.deliver_count:
+                raise
+            last = state.history[-1][0] if state.history else Failure(kind="connection")
+            raise self._interrupted(last, exc, logged=True) from exc
         self._admission = state._admission
         state._admission = None
 
@@ -508,6 +519,9 @@ class ResilientStream(Generic[E]):
                     yield event
         finally:
             self._close_raw()
+            # Left by the consumer (a `break`, garbage collection): release the breaker
+            # admission; a no-op when the stream already ended or failed.
+            self._core.abandon()
 
 
 # -- the async shell ------------------------------------------------------------------
@@ -618,6 +632,7 @@ class AsyncResilientStream(Generic[E]):
                     yield event
         finally:
             await self._close_raw()
+            self._core.abandon()
 
 
 # -- entry points used by the drop-in clients -----------------------------------------
@@ -880,6 +895,7 @@ def decorate_generator(
             watch.core.begin_open()
             gen = fn(*args, **kwargs)
             wait: float | None = None
+            ended = False
             try:
                 while True:
                     try:
@@ -891,8 +907,12 @@ def decorate_generator(
                         break
                     watch.saw(item)
                     yield item
+                ended = True
             finally:
                 gen.close()
+                if not ended:
+                    # The consumer left (or a fault was raised): nothing more is known.
+                    watch.core.abandon()
             if wait is None:
                 if watch.events and not watch.terminal:
                     wait = watch.fault(None)
@@ -917,6 +937,7 @@ def decorate_async_generator(
             watch.core.begin_open()
             gen = fn(*args, **kwargs)
             wait: float | None = None
+            ended = False
             try:
                 while True:
                     try:
@@ -928,8 +949,11 @@ def decorate_async_generator(
                         break
                     watch.saw(item)
                     yield item
+                ended = True
             finally:
                 await gen.aclose()
+                if not ended:
+                    watch.core.abandon()
             if wait is None:
                 if watch.events and not watch.terminal:
                     wait = watch.fault(None)
