@@ -43,6 +43,6 @@ def test_readme_block_runs(
     monkeypatch.setenv("OPENAI_BASE_URL", served_fake)
     code = python_blocks()[index]
     namespace: dict[str, object] = {"__name__": f"readme_block_{index}"}
-    exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)  # noqa: S102
+    exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
     if "print(" in code:
         assert capsys.readouterr().out.strip()

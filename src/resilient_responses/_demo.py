@@ -272,7 +272,10 @@ def _judge_call(outcome: CallOutcome, response: Any, expected: str) -> None:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:160]}"
+    notes = [line.strip() for note in getattr(exc, "__notes__", ()) for line in note.splitlines()]
+    # The library's PEP 678 note says why it gave up (attempts, deadline, breaker).
+    suffix = f" [{'; '.join(notes)}]" if notes else ""
+    return f"{type(exc).__name__}: {text[:160]}{suffix}"
 
 
 # -- the contenders -----------------------------------------------------------------------
@@ -374,14 +377,15 @@ def demo_resilience(config: DemoConfig, logger: Any = None) -> Resilience:
     """The library's configuration for the demo.
 
     Stalls are detected by ``idle_timeout`` (below the chaos' stalls), background streams
-    resume losslessly, and the breaker opens after five consecutive failures and probes
-    again after a short reset timeout (the demo's outage is short).
+    resume losslessly, and the breaker opens after ten consecutive failures (the chaos mix
+    alone fails about 40% of requests, which must not look like an outage) and probes again
+    after a short reset timeout (the demo's outage is short).
     """
     return Resilience(
         attempts=6,
         deadline=30.0,
         backoff=Backoff(initial=0.1, maximum=1.0),
-        breaker=BreakerConfig(fail_max=5, reset_timeout=0.5),
+        breaker=BreakerConfig(fail_max=10, reset_timeout=0.5),
         stream=StreamPolicy(idle_timeout=config.idle_timeout),
         logger=logger if logger is not None else _QuietLogger(),
     )
