@@ -79,15 +79,21 @@ class Engine:
         for hook in self.hooks:
             hook(event)
 
-    def account_usage(self, key: str, model: str | None, result: object) -> None:
-        """Add the tokens and cost of a completed response to the stats and the budget."""
+    def account_usage(
+        self, key: str, model: str | None, result: object, *, wasted: bool = False
+    ) -> None:
+        """Add the tokens and cost of a response to the stats and the cost budget.
+
+        ``wasted=True``: tokens paid for a response that was thrown away (a failed response
+        restarted), counted in the totals and separately as waste.
+        """
         from .instrumentation._pricing import usage_from
 
         usage = usage_from(result)
         if usage is None:
             return
         model = model or getattr(result, "model", None)
-        self.stats.usage(key, model, usage)
+        self.stats.usage(key, model, usage, wasted=wasted)
         budget = self.cost_budget
         if budget is not None:
             cost = self.stats.prices.cost(model, usage)
@@ -266,13 +272,15 @@ class CallState:
         exc: BaseException | None,
         *,
         log: bool = True,
+        log_give_up: bool | None = None,
         recoverable: bool = True,
     ) -> Decision:
         """Account *failure* (from an exception or a stream) and decide what to do next.
 
         With ``recoverable=False`` the caller already knows it cannot retry (a stream that
         may not be restarted): the failure is still counted, and no retry is scheduled.
-        With ``log=False`` the caller logs the outcome itself (streams log their own
+        With ``log=False`` (or ``log_give_up=False`` for the give-up alone) the caller
+        logs the outcome itself (streams log their own
         ``stream_resumed`` / ``stream_interrupted``).
         """
         engine = self.engine
@@ -326,7 +334,11 @@ class CallState:
                 )
         else:
             self.history.append((failure, None))
-            self._give_up(failure, decision.reason or "not_retryable", log=log)
+            self._give_up(
+                failure,
+                decision.reason or "not_retryable",
+                log=log if log_give_up is None else log_give_up,
+            )
         return decision
 
     def _give_up(self, failure: Failure, reason: str, *, log: bool = True) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 import httpx2
 import openai
@@ -204,6 +204,12 @@ class StreamCore:
         mode = self._mode(declared=True)
         decision = self._decide(failure, None, recoverable=mode is not None)
         seq = getattr(event, "sequence_number", None)
+        state = self.state
+        restarting = decision is not None and mode is not None
+        # A failed response may still report usage: it was paid, and wasted if restarted.
+        response = getattr(event, "response", None)
+        if response is not None and getattr(response, "usage", None) is not None:
+            state.engine.account_usage(state.key, state.model, response, wasted=restarting)
         if decision is not None and mode is not None:
             self._recovered(mode, failure, decision)
             return decision
@@ -240,11 +246,13 @@ class StreamCore:
             if admission is not None:
                 admission.record(None)
             raise exc
-        decision = self.state.failure(failure, admission, exc)
+        # Mid-stream, giving up is an interruption (logged as such, with the response id
+        # and sequence number), not a failed call.
+        decision = self.state.failure(failure, admission, exc, log_give_up=not self.deliver_count)
         if decision.retry:
             return decision.wait
         if self.deliver_count:
-            raise self._interrupted(failure, exc, logged=True)
+            raise self._interrupted(failure, exc)
         raise exc
 
     def _decide(
@@ -416,6 +424,7 @@ class ResilientStream(Generic[E]):
         self._core = core
         self._opener = opener
         self._raw: Any = None
+        self._last_response: httpx2.Response = cast(httpx2.Response, None)
         self._closed = False
         self._open_with_retries()
         self._iterator: Generator[E, None, None] = self._events()
@@ -434,8 +443,10 @@ class ResilientStream(Generic[E]):
         return self._core.response_id
 
     def _live_response(self) -> httpx2.Response:
-        response: httpx2.Response = self._raw.response
-        return response
+        raw = self._raw
+        if raw is not None:
+            self._last_response = raw.response
+        return self._last_response
 
     def __next__(self) -> E:
         return self._iterator.__next__()
@@ -463,6 +474,8 @@ class ResilientStream(Generic[E]):
     def _close_raw(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:
+            # Kept so `stream.response` stays readable after the end, as on the SDK's.
+            self._last_response = raw.response
             raw.close()
 
     def _open_with_retries(self) -> None:
@@ -534,6 +547,7 @@ class AsyncResilientStream(Generic[E]):
         self._core = core
         self._opener = opener
         self._raw: Any = None
+        self._last_response: httpx2.Response = cast(httpx2.Response, None)
         self._closed = False
         self._iterator: AsyncGenerator[E, None] = self._events()
 
@@ -549,8 +563,10 @@ class AsyncResilientStream(Generic[E]):
         return self._core.response_id
 
     def _live_response(self) -> httpx2.Response:
-        response: httpx2.Response = self._raw.response
-        return response
+        raw = self._raw
+        if raw is not None:
+            self._last_response = raw.response
+        return self._last_response
 
     async def __anext__(self) -> E:
         return await self._iterator.__anext__()
@@ -576,6 +592,7 @@ class AsyncResilientStream(Generic[E]):
     async def _close_raw(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:
+            self._last_response = raw.response
             await raw.close()
 
     async def open_with_retries(self) -> None:
@@ -645,8 +662,10 @@ def _prepare(
 
     policy = resilience.stream_policy
     if policy.make_resumable:
-        kwargs.setdefault("background", True)
-        kwargs.setdefault("store", True)
+        # The SDK's stream() helper passes `omit` for arguments the caller left out.
+        for name in ("background", "store"):
+            if isinstance(kwargs.get(name, openai.omit), (openai.Omit, openai.NotGiven)):
+                kwargs[name] = True
     model = kwargs.get("model")
     state = resilience.new_call(
         breaker_key(client, model),

@@ -27,9 +27,13 @@ class StreamPolicy:
         idle_timeout: seconds without an event that count as a stall (``None``: the SDK's
             read timeout applies). Implemented as the stream request's read timeout, so no
             thread or timer watches the stream.
-        first_event_timeout: the same, before the first event only (``None``: the
-            *idle_timeout* applies from the start). Reasoning models may be silent for
-            minutes before their first event: set this high, or leave both unset.
+        first_event_timeout: the read timeout of the first connection, before any event has
+            been seen (``None``: *idle_timeout* applies from the start). Reconnections
+            (resumes, restarts after the first event) use *idle_timeout*. The HTTP stack
+            fixes a connection's read timeout when its body starts, so on the first
+            connection this allowance also covers silences after the first event: reasoning
+            models may think silently for minutes, and a false stall on a plain stream
+            would throw the response away.
         make_resumable: add ``background=True, store=True`` to stream requests so every
             stream can be resumed.
 
