@@ -10,6 +10,7 @@ from ._budget import RetryBudget
 from ._classify import Failure, classify
 from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
+from ._guard import StreamGuard, amoderation_check, moderation_check
 from ._policy import Backoff, ErrorPolicy
 from ._stream_policy import StreamPolicy
 from .exceptions import (
@@ -20,7 +21,7 @@ from .exceptions import (
     ResilienceError,
     StreamInterruptedError,
 )
-from .instrumentation import CostBudget, EventRouter, PriceTable
+from .instrumentation import CostBudget, EventRouter, OpenTelemetryTracer, PriceTable
 
 __all__ = [
     "AsyncResilientOpenAI",
@@ -34,13 +35,17 @@ __all__ = [
     "EventRouter",
     "Failure",
     "GuardTripped",
+    "OpenTelemetryTracer",
     "PriceTable",
     "Resilience",
     "ResilienceError",
     "ResilientOpenAI",
     "RetryBudget",
+    "StreamGuard",
     "StreamInterruptedError",
     "StreamPolicy",
+    "amoderation_check",
     "classify",
+    "moderation_check",
     "resilient",
 ]

@@ -62,7 +62,10 @@ def route_sync(
     """Run one SDK method through *resilience*, with per-attempt headers."""
     extra = kwargs.pop("extra_headers", None)
     state = resilience.new_call(
-        breaker_key(client, model), model if isinstance(model, str) else None, via_client=True
+        breaker_key(client, model),
+        model if isinstance(model, str) else None,
+        via_client=True,
+        operation=getattr(method, "__name__", None),
     )
 
     def attempt(st: CallState) -> T:
@@ -82,7 +85,10 @@ async def route_async(
     """The async twin of :func:`route_sync`."""
     extra = kwargs.pop("extra_headers", None)
     state = resilience.new_call(
-        breaker_key(client, model), model if isinstance(model, str) else None, via_client=True
+        breaker_key(client, model),
+        model if isinstance(model, str) else None,
+        via_client=True,
+        operation=getattr(method, "__name__", None),
     )
 
     async def attempt(st: CallState) -> T:

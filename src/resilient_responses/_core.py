@@ -148,7 +148,13 @@ class Resilience:
             backoff=backoff or Backoff(),
             breakers=None,
             budget=budget.create(clock_fn) if budget is not None else None,
-            hooks=(StructlogHook(logger), *hooks),
+            # A tracer that is also a hook (OpenTelemetryTracer counts breaker transitions,
+            # which belong to no call) gets the engine-wide events too.
+            hooks=(
+                StructlogHook(logger),
+                *hooks,
+                *(t for t in tracers if callable(t) and t not in hooks),
+            ),
             stats=stats,
             clock=clock_fn,
             sleep=sleep,
@@ -192,12 +198,20 @@ class Resilience:
         return _function_key(fn)
 
     def new_call(
-        self, key: str, model: str | None, *, via_client: bool = False, stream: bool = False
+        self,
+        key: str,
+        model: str | None,
+        *,
+        via_client: bool = False,
+        stream: bool = False,
+        operation: str | None = None,
     ) -> CallState:
         """Start the bookkeeping of one call (used by the client proxies and streams)."""
         if self.cost_budget is not None:
             self.cost_budget.check()
-        return CallState(self._engine, key, model, via_client=via_client, stream=stream)
+        return CallState(
+            self._engine, key, model, via_client=via_client, stream=stream, operation=operation
+        )
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` with retries, breaker and logging.

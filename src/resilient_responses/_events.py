@@ -135,4 +135,9 @@ class CallSpan(Protocol):
 class CallTracer(Protocol):
     """Starts a :class:`CallSpan` per call (``Resilience(tracers=[...])``)."""
 
-    def call_started(self, key: str, model: str | None, *, stream: bool) -> CallSpan: ...
+    def call_started(
+        self, key: str, model: str | None, *, stream: bool, operation: str | None = None
+    ) -> CallSpan:
+        """*operation* is the SDK method (``"create"``, ``"retrieve"``...), ``None`` for
+        decorated functions."""
+        ...

@@ -17,7 +17,14 @@ characters past the end of a flagged word.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
@@ -154,10 +161,12 @@ class StreamGuard:
     the response with ``client.responses.cancel(id)`` when *client* is given, the response
     runs in the background (``background=True``) and *cancel_background* is true, and
     raises :class:`~resilient_responses.GuardTripped` with the reason, the response id and
-    the accumulated text. Leaving the guarded iteration early (``break``, an error) closes
-    the stream too: the guard owns it.
+    the accumulated text (the withheld delta included). The guard owns the stream: when the
+    guarded iterator ends, fails, or is closed (``close()`` / ``aclose()``, or dropped after
+    a ``break``), the stream is closed too.
 
-    Works over resilient streams (``ResilientOpenAI``) and the SDK's own streams alike.
+    Works over resilient streams (``ResilientOpenAI``) and the SDK's own streams alike. A
+    guard keeps no per-stream state, so one guard can watch many streams at once.
 
     Args:
         check: ``text -> str | bool | None``, sync or async.
@@ -212,7 +221,9 @@ class StreamGuard:
 
     # -- sync ---------------------------------------------------------------------------
 
-    def iter(self, stream: Iterable[E], client: openai.OpenAI | None = None) -> Iterator[E]:
+    def iter(
+        self, stream: Iterable[E], client: openai.OpenAI | None = None
+    ) -> Generator[E, None, None]:
         """Iterate *stream*'s events, checked; raises ``GuardTripped`` when flagged.
 
         *client* (an ``openai.OpenAI`` or ``ResilientOpenAI``) is used only to cancel a
@@ -229,7 +240,9 @@ class StreamGuard:
             raise TypeError(f"stream must be an iterable of events, got {type(stream).__name__}")
         return self._iterate(stream, client)
 
-    def _iterate(self, stream: Iterable[E], client: openai.OpenAI | None) -> Iterator[E]:
+    def _iterate(
+        self, stream: Iterable[E], client: openai.OpenAI | None
+    ) -> Generator[E, None, None]:
         watch = _Watch(self.every_chars, stream)
         try:
             for event in stream:
@@ -263,7 +276,7 @@ class StreamGuard:
 
     def aiter(
         self, stream: AsyncIterable[E], client: openai.AsyncOpenAI | None = None
-    ) -> AsyncIterator[E]:
+    ) -> AsyncGenerator[E, None]:
         """The async twin of :meth:`iter`; the check may be sync or async.
 
         Example::
@@ -280,7 +293,7 @@ class StreamGuard:
 
     async def _aiterate(
         self, stream: AsyncIterable[E], client: openai.AsyncOpenAI | None
-    ) -> AsyncIterator[E]:
+    ) -> AsyncGenerator[E, None]:
         watch = _Watch(self.every_chars, stream)
         try:
             async for event in stream:

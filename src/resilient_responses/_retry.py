@@ -137,6 +137,7 @@ class CallState:
 
     __slots__ = (
         "_admission",
+        "_deferred",
         "attempt",
         "decision",
         "engine",
@@ -158,6 +159,7 @@ class CallState:
         *,
         via_client: bool,
         stream: bool = False,
+        operation: str | None = None,
     ) -> None:
         self.engine = engine
         self.key = key
@@ -169,12 +171,16 @@ class CallState:
         self.decision: Decision | None = None
         self.last_exception: BaseException | None = None
         self._admission: Admission | None = None
+        self._deferred: tuple[BaseException | None] | None = None
         self.idempotency_key = f"rr-{uuid.uuid4().hex}" if via_client else ""
         engine.stats.call_started(key)
         if engine.budget is not None:
             engine.budget.deposit()
         self.spans: tuple[CallSpan, ...] = (
-            tuple(t.call_started(key, model, stream=stream) for t in engine.tracers)
+            tuple(
+                t.call_started(key, model, stream=stream, operation=operation)
+                for t in engine.tracers
+            )
             if engine.tracers
             else ()
         )
@@ -202,8 +208,12 @@ class CallState:
         breakers = self.engine.breakers
         return breakers.get(self.key).state if breakers is not None else None
 
-    def begin(self) -> None:
-        """Admit the next attempt through the breaker (raises when it is open)."""
+    def begin(self, *, log_give_up: bool = True) -> None:
+        """Admit the next attempt through the breaker (raises when it is open).
+
+        ``log_give_up=False``: when the breaker refuses, the caller logs the end of the
+        call itself and then calls :meth:`finish_deferred`.
+        """
         self.attempt += 1
         self.decision = None
         breakers = self.engine.breakers
@@ -212,12 +222,12 @@ class CallState:
                 self._admission = breakers.get(self.key).admit()
             except CircuitOpenError as exc:
                 if self.last_exception is None:
-                    self.finish(ok=False, error=exc)
+                    self._end_failed(exc, defer=not log_give_up)
                     raise
                 # Opened by other calls while we waited: stop, and re-raise our last SDK
                 # error rather than an error about a request we never sent.
                 self.attempt -= 1
-                self._give_up(self.history[-1][0], "breaker_open")
+                self._give_up(self.history[-1][0], "breaker_open", log=log_give_up)
                 raise self.last_exception from None
         self.engine.stats.attempt(self.key, retry=self.attempt > 1)
         for span in self.spans:
@@ -232,7 +242,6 @@ class CallState:
         elapsed = self.elapsed()
         for span in self.spans:
             span.attempt_succeeded(self.attempt)
-        self.finish(ok=True, result=result)
         if result is not None and getattr(result, "usage", None) is not None:
             engine.account_usage(self.key, self.model, result)
         if engine.log_successes:
@@ -246,6 +255,7 @@ class CallState:
                     request_id=request_id if isinstance(request_id, str) else None,
                 )
             )
+        self.finish(ok=True, result=result)
 
     def progress(self) -> None:
         """A stream made progress after a recovery: attempts and deadline start over."""
@@ -280,8 +290,9 @@ class CallState:
         With ``recoverable=False`` the caller already knows it cannot retry (a stream that
         may not be restarted): the failure is still counted, and no retry is scheduled.
         With ``log=False`` (or ``log_give_up=False`` for the give-up alone) the caller
-        logs the outcome itself (streams log their own
-        ``stream_resumed`` / ``stream_interrupted``).
+        logs the outcome itself (streams log their own ``stream_resumed`` /
+        ``stream_interrupted``) and, after a give-up, calls :meth:`finish_deferred`, so
+        that its event still reaches the call's spans.
         """
         engine = self.engine
         policy = engine.table.lookup(failure)
@@ -342,23 +353,33 @@ class CallState:
         return decision
 
     def _give_up(self, failure: Failure, reason: str, *, log: bool = True) -> None:
-        elapsed = self.elapsed()
         if self.last_exception is not None:
             add_note(self.last_exception, self.note(reason))
-        self.finish(ok=False, error=self.last_exception)
-        if not log:
-            return
-        self.emit(
-            GaveUp(
-                key=self.key,
-                model=self.model,
-                attempt=self.attempt,
-                failure=failure,
-                reason=reason,
-                elapsed_s=elapsed,
-                breaker_state=self.breaker_state(),
+        if log:
+            self.emit(
+                GaveUp(
+                    key=self.key,
+                    model=self.model,
+                    attempt=self.attempt,
+                    failure=failure,
+                    reason=reason,
+                    elapsed_s=self.elapsed(),
+                    breaker_state=self.breaker_state(),
+                )
             )
-        )
+        self._end_failed(self.last_exception, defer=not log)
+
+    def _end_failed(self, error: BaseException | None, *, defer: bool) -> None:
+        if defer:
+            self._deferred = (error,)
+        else:
+            self.finish(ok=False, error=error)
+
+    def finish_deferred(self) -> None:
+        """Finish a call whose give-up was left to the caller to log (see :meth:`failure`)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            self.finish(ok=False, error=deferred[0])
 
     def note(self, reason: str) -> str:
         """The PEP 678 note listing every attempt, added to the re-raised SDK error."""

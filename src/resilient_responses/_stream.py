@@ -120,12 +120,12 @@ class StreamCore:
         """
         state = self.state
         try:
-            state.begin()
+            state.begin(log_give_up=not self.deliver_count)
         except (CircuitOpenError, openai.APIError) as exc:
             if not self.deliver_count:
                 raise
             last = state.history[-1][0] if state.history else Failure(kind="connection")
-            raise self._interrupted(last, exc, logged=True) from exc
+            raise self._interrupted(last, exc) from exc
         self._admission = state._admission
         state._admission = None
 
@@ -216,17 +216,18 @@ class StreamCore:
         if isinstance(seq, int):
             self.last_seq = seq
         self.deliver_count += 1
-        self.state.emit(
+        state.emit(
             GaveUp(
-                key=self.state.key,
-                model=self.state.model,
-                attempt=self.state.attempt,
+                key=state.key,
+                model=state.model,
+                attempt=state.attempt,
                 failure=failure,
                 reason="server_declared",
-                elapsed_s=self.state.elapsed(),
-                breaker_state=self.state.breaker_state(),
+                elapsed_s=state.elapsed(),
+                breaker_state=state.breaker_state(),
             )
         )
+        state.finish_deferred()
         return None
 
     def on_fault(self, failure: Failure, exc: BaseException | None) -> tuple[Mode, float]:
@@ -287,25 +288,24 @@ class StreamCore:
             if self.on_new_response is not None:
                 self.on_new_response()
 
-    def _interrupted(
-        self, failure: Failure, exc: BaseException | None, *, logged: bool = False
-    ) -> StreamInterruptedError:
+    def _interrupted(self, failure: Failure, exc: BaseException | None) -> StreamInterruptedError:
+        """Log the interruption, end the call (its give-up was deferred), build the error."""
         state = self.state
         state.engine.stats.stream_interrupted(state.key)
         reason = failure.kind if failure.kind != "status" else failure.describe()
-        if not logged:
-            state.emit(
-                StreamInterrupted(
-                    key=state.key,
-                    model=state.model,
-                    attempt=state.attempt,
-                    failure=failure,
-                    reason=reason,
-                    response_id=self.response_id,
-                    sequence_number=self.last_seq,
-                    elapsed_s=state.elapsed(),
-                )
+        state.emit(
+            StreamInterrupted(
+                key=state.key,
+                model=state.model,
+                attempt=state.attempt,
+                failure=failure,
+                reason=reason,
+                response_id=self.response_id,
+                sequence_number=self.last_seq,
+                elapsed_s=state.elapsed(),
             )
+        )
+        state.finish_deferred()
         error = StreamInterruptedError(
             f"stream of response {self.response_id or '(not created)'} interrupted after "
             f"sequence number {self.last_seq} ({failure.describe()}); "
@@ -656,7 +656,7 @@ class AsyncResilientStream(Generic[E]):
 
 
 def _prepare(
-    resilience: Resilience, client: Any, kwargs: dict[str, Any]
+    resilience: Resilience, client: Any, kwargs: dict[str, Any], operation: str = "create"
 ) -> tuple[CallState, StreamPolicy]:
     from ._client import breaker_key
 
@@ -672,6 +672,7 @@ def _prepare(
         model if isinstance(model, str) else None,
         via_client=True,
         stream=True,
+        operation=operation,
     )
     return state, policy
 
@@ -714,7 +715,7 @@ def _retrieve_core(
     if not isinstance(response_id, str) or not response_id:
         raise ValueError(f"response_id must be a non-empty str, got {response_id!r}")
     starting_after = kwargs.get("starting_after")
-    state, policy = _prepare(resilience, client, {})
+    state, policy = _prepare(resilience, client, {}, "retrieve")
     return StreamCore(
         state,
         policy,
@@ -885,12 +886,14 @@ class _GeneratorWatch:
             failure = Failure(kind="stream_truncated")
         if self.items == 0:
             admission, core._admission = core._admission, None
-            decision = core.state.failure(failure, admission, exc)
+            # Nothing was yielded: an SDK error is re-raised as for calls; a truncation
+            # (no exception) becomes an interruption, logged as one.
+            decision = core.state.failure(failure, admission, exc, log_give_up=exc is not None)
             if decision.retry:
                 return decision.wait
             if exc is not None:
                 raise exc
-            raise core._interrupted(failure, None, logged=True)
+            raise core._interrupted(failure, None)
         # After the first item a retry would replay it: never.
         core._decide(failure, exc, recoverable=False)
         raise core._interrupted(failure, exc)
