@@ -130,14 +130,21 @@ def _should_retry_header(headers: Mapping[str, str] | None) -> bool | None:
     return None
 
 
+def _attr(obj: object, name: str) -> Any:
+    """``getattr(obj, name, None)`` that stays total: a property may raise anything."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # noqa: BLE001 - classify() must never raise; cancellation is not Exception
+        return None
+
+
 def _event_failure(event: Any) -> Failure | None:
-    event_type = getattr(event, "type", None)
+    event_type = _attr(event, "type")
     if event_type == "error":
-        code = getattr(event, "code", None)
+        code = _attr(event, "code")
         return Failure(kind="stream_error", code=code if isinstance(code, str) else None)
     if event_type == "response.failed":
-        error = getattr(getattr(event, "response", None), "error", None)
-        code = getattr(error, "code", None)
+        code = _attr(_attr(_attr(event, "response"), "error"), "code")
         return Failure(kind="stream_error", code=code if isinstance(code, str) else None)
     return None
 
