@@ -186,7 +186,7 @@ class Resilience:
         engine = self._engine
         states = engine.breakers.states() if engine.breakers is not None else None
         level = engine.budget.level if engine.budget is not None else None
-        return cast(Stats, engine.stats.snapshot(breaker_states=states, budget_level=level))
+        return engine.stats.snapshot(breaker_states=states, budget_level=level)
 
     # -- running calls -------------------------------------------------------------------
 

@@ -18,10 +18,12 @@ __all__ = [
     "CallSpan",
     "CallSucceeded",
     "CallTracer",
+    "CostBudgetCrossed",
     "EngineEvent",
     "GaveUp",
     "Hook",
     "RetryScheduled",
+    "SdkRetriesDetected",
     "StreamInterrupted",
     "StreamRecovered",
 ]
@@ -92,6 +94,25 @@ class StreamInterrupted:
 
 
 @dataclass(frozen=True, slots=True)
+class CostBudgetCrossed:
+    """Spending crossed ``threshold`` (a share of the *window*'s limit) of a CostBudget."""
+
+    window: str
+    threshold: float
+    limit_usd: float
+    spent_usd: float
+    exceeded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SdkRetriesDetected:
+    """A decorated call's own OpenAI client retried too (attempts multiply). Once per engine."""
+
+    key: str
+    retries_taken: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallSucceeded:
     """The call succeeded on attempt *attempt* (emitted only with ``log_successes=True``)."""
 
@@ -109,6 +130,8 @@ EngineEvent = (
     | StreamRecovered
     | StreamInterrupted
     | CallSucceeded
+    | CostBudgetCrossed
+    | SdkRetriesDetected
 )
 Hook = Callable[[EngineEvent], None]
 

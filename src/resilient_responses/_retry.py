@@ -10,12 +10,13 @@ lines each and share every decision. Streams reuse ``CallState`` for their recov
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import tenacity
@@ -29,13 +30,17 @@ from ._events import (
     CallSpan,
     CallSucceeded,
     CallTracer,
+    CostBudgetCrossed,
     EngineEvent,
     GaveUp,
     Hook,
     RetryScheduled,
+    SdkRetriesDetected,
 )
-from ._policy import Backoff, Decision, PolicyTable, decide
+from ._policy import Backoff, Decision, ErrorPolicy, PolicyTable, decide
 from .exceptions import CircuitOpenError
+from .instrumentation._pricing import CostBudget, usage_from
+from .instrumentation._stats import StatsCollector
 
 __all__ = ["CallState", "Engine", "add_note", "run_async", "run_sync"]
 
@@ -67,13 +72,13 @@ class Engine:
     breakers: BreakerRegistry | None
     budget: RetryBudgetState | None
     hooks: tuple[Hook, ...]
-    stats: Any  # instrumentation.StatsCollector; typed loosely to keep imports acyclic
+    stats: StatsCollector
     clock: Callable[[], float]
-    sleep: Callable[[float], Any] | None
+    sleep: Callable[[float], object] | None
     log_successes: bool
-    cost_budget: Any = None  # instrumentation.CostBudget
+    cost_budget: CostBudget | None = None
     tracers: tuple[CallTracer, ...] = ()
-    sdk_retry_warning: list[bool] = field(default_factory=lambda: [False])
+    sdk_retries_warned: bool = False
 
     def emit(self, event: EngineEvent) -> None:
         for hook in self.hooks:
@@ -87,8 +92,6 @@ class Engine:
         ``wasted=True``: tokens paid for a response that was thrown away (a failed response
         restarted), counted in the totals and separately as waste.
         """
-        from .instrumentation._pricing import usage_from
-
         usage = usage_from(result)
         if usage is None:
             return
@@ -96,17 +99,15 @@ class Engine:
         self.stats.usage(key, model, usage, wasted=wasted)
         budget = self.cost_budget
         if budget is not None:
-            cost = self.stats.prices.cost(model, usage)
-            for warning in budget.record(cost):
-                import structlog
-
-                structlog.get_logger("resilient_responses").warning(
-                    "resilient_responses.cost_budget_"
-                    + ("exceeded" if warning.exceeded else "warning"),
-                    window=warning.window,
-                    limit_usd=float(warning.limit_usd),
-                    spent_usd=float(warning.spent_usd),
-                    threshold=warning.threshold,
+            for warning in budget.record(self.stats.prices.cost(model, usage)):
+                self.emit(
+                    CostBudgetCrossed(
+                        window=warning.window,
+                        threshold=warning.threshold,
+                        limit_usd=float(warning.limit_usd),
+                        spent_usd=float(warning.spent_usd),
+                        exceeded=warning.exceeded,
+                    )
                 )
 
     def on_breaker_change(self, key: str, old: str, new: str) -> None:
@@ -123,8 +124,6 @@ class Engine:
         if seconds <= 0 or get_testing().enabled:
             return
         if self.sleep is None:
-            import asyncio
-
             await asyncio.sleep(seconds)
             return
         result = self.sleep(seconds)
@@ -394,23 +393,16 @@ class CallState:
         return "\n".join(lines)
 
     def _warn_sdk_retries(self, exc: BaseException) -> None:
-        flag = self.engine.sdk_retry_warning
-        if flag[0]:
+        # The decorator cannot see the client inside the user's code, but a failed
+        # request says how many retries the SDK had already taken.
+        engine = self.engine
+        if engine.sdk_retries_warned:
             return
-        response = getattr(exc, "response", None)
-        request = getattr(response, "request", None)
-        count = getattr(request, "headers", {}).get("x-stainless-retry-count") if request else None
+        request = getattr(getattr(exc, "response", None), "request", None)
+        count = request.headers.get("x-stainless-retry-count") if request is not None else None
         if count not in (None, "0"):
-            flag[0] = True
-            import structlog
-
-            structlog.get_logger("resilient_responses").warning(
-                "resilient_responses.sdk_retries_detected",
-                breaker_key=self.key,
-                retries_taken=count,
-                hint="the wrapped code's openai client retries too; attempts multiply. "
-                "Build it with max_retries=0, or use ResilientOpenAI.",
-            )
+            engine.sdk_retries_warned = True
+            self.emit(SdkRetriesDetected(key=self.key, retries_taken=str(count)))
 
     # -- tenacity glue -------------------------------------------------------------------
 
@@ -423,10 +415,9 @@ class CallState:
         return decision.wait if decision is not None else 0.0
 
 
-def _capped(policy: Any, attempts: int) -> Any:
-    from dataclasses import replace
-
-    return replace(policy, attempts=min(policy.attempts, attempts))
+def _capped(policy: ErrorPolicy, attempts: int) -> ErrorPolicy:
+    own = policy.attempts if policy.attempts is not None else attempts
+    return replace(policy, attempts=min(own, attempts))
 
 
 def _once(state: CallState, fn: Callable[[CallState], T]) -> T:

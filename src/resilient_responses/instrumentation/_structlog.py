@@ -16,9 +16,11 @@ from .._classify import Failure
 from .._events import (
     BreakerStateChanged,
     CallSucceeded,
+    CostBudgetCrossed,
     EngineEvent,
     GaveUp,
     RetryScheduled,
+    SdkRetriesDetected,
     StreamInterrupted,
     StreamRecovered,
 )
@@ -107,6 +109,22 @@ class StructlogHook:
                 sequence_number=event.sequence_number,
                 elapsed_s=round(event.elapsed_s, 6),
                 **_failure_fields(event.failure),
+            )
+        elif isinstance(event, CostBudgetCrossed):
+            log.warning(
+                "resilient_responses.cost_budget_" + ("exceeded" if event.exceeded else "warning"),
+                window=event.window,
+                threshold=event.threshold,
+                limit_usd=event.limit_usd,
+                spent_usd=event.spent_usd,
+            )
+        elif isinstance(event, SdkRetriesDetected):
+            log.warning(
+                "resilient_responses.sdk_retries_detected",
+                breaker_key=event.key,
+                retries_taken=event.retries_taken,
+                hint="the wrapped code's openai client retries too, so attempts multiply: "
+                "build it with max_retries=0, or use ResilientOpenAI",
             )
         elif isinstance(event, CallSucceeded):
             log.debug(
