@@ -263,21 +263,28 @@ class CallState:
         self.history.clear()
 
     def failed(self, exc: BaseException | None) -> Decision | None:
-        """Account a failed attempt and decide; ``None`` when *exc* is not ours to handle."""
+        """Account a failed attempt and decide; ``None`` when *exc* is not ours to handle
+        (cancellation, the caller's own bug): the breaker learns nothing from it."""
         failure = classify(exc) if exc is not None else None
-        admission, self._admission = self._admission, None
         if failure is None:
+            admission, self._admission = self._admission, None
             if admission is not None:
                 admission.record(None)
             if self.attempt > 0:
                 self.finish(ok=False, error=exc)
             return None
-        return self.failure(failure, admission, exc)
+        return self.failure(failure, exc)
+
+    def abandon(self) -> None:
+        """The consumer left a stream early: release the attempt, count no failure."""
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            admission.record(None)
+            self.finish(ok=True)
 
     def failure(
         self,
         failure: Failure,
-        admission: Admission | None,
         exc: BaseException | None,
         *,
         log: bool = True,
@@ -295,6 +302,7 @@ class CallState:
         """
         engine = self.engine
         policy = engine.table.lookup(failure)
+        admission, self._admission = self._admission, None
         if admission is not None:
             admission.record(policy.trips_breaker)
         engine.stats.failure(self.key, failure)

@@ -24,7 +24,6 @@ import httpx2
 import openai
 from openai import NOT_GIVEN
 
-from ._breaker import Admission
 from ._classify import TERMINAL_EVENTS, Failure, classify
 from ._events import GaveUp, StreamInterrupted, StreamRecovered
 from ._retry import CallState
@@ -69,7 +68,6 @@ class StreamCore:
     """
 
     __slots__ = (
-        "_admission",
         "deliver_count",
         "first_event_seen",
         "last_seq",
@@ -102,7 +100,6 @@ class StreamCore:
         self.recovering = False
         self.deliver_count = 0
         self.text: list[str] = []
-        self._admission: Admission | None = None
         self.on_new_response: Callable[[], None] | None = None
 
     # -- bookkeeping -----------------------------------------------------------------
@@ -126,8 +123,6 @@ class StreamCore:
                 raise
             last = state.history[-1][0] if state.history else Failure(kind="connection")
             raise self._interrupted(last, exc) from exc
-        self._admission = state._admission
-        state._admission = None
 
     def open_mode(self) -> Literal["create", "resume"]:
         return "resume" if self.response_id is not None and self.resumable else "create"
@@ -167,17 +162,7 @@ class StreamCore:
 
     def finish_ok(self, event: Any) -> None:
         """The stream ended with ``response.completed`` / ``response.incomplete``."""
-        admission, self._admission = self._admission, None
-        self.state._admission = admission
-        response = getattr(event, "response", None)
-        self.state.succeeded(response)
-
-    def abandon(self) -> None:
-        """The consumer closed the stream early: nothing is known about the server."""
-        admission, self._admission = self._admission, None
-        if admission is not None:
-            admission.record(None)
-            self.state.finish(ok=True)
+        self.state.succeeded(getattr(event, "response", None))
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -242,14 +227,12 @@ class StreamCore:
     def on_open_error(self, exc: BaseException) -> float:
         """Opening (or re-opening) failed before any event of that attempt arrived."""
         failure = classify(exc)
-        admission, self._admission = self._admission, None
         if failure is None:
-            if admission is not None:
-                admission.record(None)
+            self.state.failed(exc)
             raise exc
         # Mid-stream, giving up is an interruption (logged as such, with the response id
         # and sequence number), not a failed call.
-        decision = self.state.failure(failure, admission, exc, log_give_up=not self.deliver_count)
+        decision = self.state.failure(failure, exc, log_give_up=not self.deliver_count)
         if decision.retry:
             return decision.wait
         if self.deliver_count:
@@ -259,8 +242,7 @@ class StreamCore:
     def _decide(
         self, failure: Failure, exc: BaseException | None, *, recoverable: bool
     ) -> float | None:
-        admission, self._admission = self._admission, None
-        decision = self.state.failure(failure, admission, exc, log=False, recoverable=recoverable)
+        decision = self.state.failure(failure, exc, log=False, recoverable=recoverable)
         return decision.wait if decision.retry else None
 
     def _recovered(self, mode: Mode, failure: Failure, wait: float) -> None:
@@ -467,7 +449,7 @@ class ResilientStream(Generic[E]):
         self._closed = True
         self._iterator.close()
         self._close_raw()
-        self._core.abandon()
+        self._core.state.abandon()
 
     # I/O ------------------------------------------------------------------------------
 
@@ -534,7 +516,7 @@ class ResilientStream(Generic[E]):
             self._close_raw()
             # Left by the consumer (a `break`, garbage collection): release the breaker
             # admission; a no-op when the stream already ended or failed.
-            self._core.abandon()
+            self._core.state.abandon()
 
 
 # -- the async shell ------------------------------------------------------------------
@@ -587,7 +569,7 @@ class AsyncResilientStream(Generic[E]):
         self._closed = True
         await self._iterator.aclose()
         await self._close_raw()
-        self._core.abandon()
+        self._core.state.abandon()
 
     async def _close_raw(self) -> None:
         raw, self._raw = self._raw, None
@@ -649,7 +631,7 @@ class AsyncResilientStream(Generic[E]):
                     yield event
         finally:
             await self._close_raw()
-            self._core.abandon()
+            self._core.state.abandon()
 
 
 # -- entry points used by the drop-in clients -----------------------------------------
@@ -885,10 +867,9 @@ class _GeneratorWatch:
         else:
             failure = Failure(kind="stream_truncated")
         if self.items == 0:
-            admission, core._admission = core._admission, None
             # Nothing was yielded: an SDK error is re-raised as for calls; a truncation
             # (no exception) becomes an interruption, logged as one.
-            decision = core.state.failure(failure, admission, exc, log_give_up=exc is not None)
+            decision = core.state.failure(failure, exc, log_give_up=exc is not None)
             if decision.retry:
                 return decision.wait
             if exc is not None:
@@ -899,8 +880,6 @@ class _GeneratorWatch:
         raise core._interrupted(failure, exc)
 
     def done(self) -> None:
-        admission, self.core._admission = self.core._admission, None
-        self.core.state._admission = admission
         self.core.state.succeeded(None)
 
 
@@ -934,7 +913,7 @@ def decorate_generator(
                 gen.close()
                 if not ended:
                     # The consumer left (or a fault was raised): nothing more is known.
-                    watch.core.abandon()
+                    watch.core.state.abandon()
             if wait is None:
                 if watch.events and not watch.terminal:
                     wait = watch.fault(None)
@@ -975,7 +954,7 @@ def decorate_async_generator(
             finally:
                 await gen.aclose()
                 if not ended:
-                    watch.core.abandon()
+                    watch.core.state.abandon()
             if wait is None:
                 if watch.events and not watch.terminal:
                     wait = watch.fault(None)
