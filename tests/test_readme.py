@@ -46,3 +46,12 @@ def test_readme_block_runs(
     exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
     if "print(" in code:
         assert capsys.readouterr().out.strip()
+
+
+def test_readme_testing_section_is_the_one_in_docs() -> None:
+    """The README's "Prove your code survives" is docs/testing.md's section, verbatim (and
+    that one is tests/test_user_story.py's first test, run by that file)."""
+    docs = (README.parent / "docs" / "testing.md").read_text(encoding="utf-8")
+    start, end = "<!-- readme:start -->", "<!-- readme:end -->"
+    section = docs[docs.index(start) : docs.index(end) + len(end)]
+    assert section in README.read_text(encoding="utf-8")

@@ -139,6 +139,12 @@ def _attr(obj: object, name: str) -> Any:
 
 
 def _event_failure(event: Any) -> Failure | None:
+    if _attr(event, "object") == "response":
+        # A Response answered 200 but declared failed by the server (non-streaming create).
+        if _attr(event, "status") != "failed":
+            return None
+        code = _attr(_attr(event, "error"), "code")
+        return Failure(kind="stream_error", code=code if isinstance(code, str) else None)
     event_type = _attr(event, "type")
     if event_type == "error":
         code = _attr(event, "code")
@@ -153,8 +159,9 @@ def classify(subject: object, *, now: float | None = None) -> Failure | None:
     """Normalise an SDK exception or a Responses stream event into a :class:`Failure`.
 
     Returns ``None`` for anything that is not a transport or server fault: cancellation,
-    programming errors, validation errors, errors this library raised itself, and stream
-    events other than ``error`` and ``response.failed``.
+    programming errors, validation errors, errors this library raised itself, stream
+    events other than ``error`` and ``response.failed``, and responses whose status is not
+    ``"failed"``.
 
     >>> import openai, httpx2
     >>> req = httpx2.Request("POST", "https://api.openai.com/v1/responses")

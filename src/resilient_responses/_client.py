@@ -11,14 +11,17 @@ seeing the SDK's precise overloads, while the typed helpers below do the routing
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx2
 import openai
 from openai.resources.responses import AsyncResponses, Responses
 from openai.resources.responses.input_items import AsyncInputItems, InputItems
 from openai.resources.responses.input_tokens import AsyncInputTokens, InputTokens
 
+from ._classify import classify
 from ._core import Resilience
 from ._retry import CallState, run_async, run_sync
 
@@ -45,6 +48,37 @@ def attempt_headers(state: CallState, extra_headers: Mapping[str, str] | None) -
     return headers
 
 
+#: SDK methods whose answer is a generated Response the server may declare failed.
+_GENERATING = frozenset({"create", "parse", "compact"})
+
+
+def _truncated_body(client: openai.OpenAI | openai.AsyncOpenAI) -> openai.APIConnectionError:
+    # The SDK lets json.JSONDecodeError escape when a body ends cleanly half-way (a proxy
+    # or a dropped chunked transfer): that is a transport fault, not the caller's bug.
+    return openai.APIConnectionError(
+        message="the response body ended before its JSON was complete",
+        request=httpx2.Request("POST", str(client.base_url)),
+    )
+
+
+def _new_call(
+    resilience: Resilience,
+    client: openai.OpenAI | openai.AsyncOpenAI,
+    method: Callable[..., Any],
+    model: object,
+) -> CallState:
+    operation = getattr(method, "__name__", None)
+    state = resilience.new_call(
+        breaker_key(client, model),
+        model if isinstance(model, str) else None,
+        via_client=True,
+        operation=operation,
+    )
+    if operation in _GENERATING:
+        state.inspect_result = classify
+    return state
+
+
 def _check_resilience(resilience: object) -> Resilience | None:
     if resilience is not None and not isinstance(resilience, Resilience):
         raise TypeError(f"resilience must be a Resilience, got {type(resilience).__name__}")
@@ -61,15 +95,13 @@ def route_sync(
 ) -> T:
     """Run one SDK method through *resilience*, with per-attempt headers."""
     extra = kwargs.pop("extra_headers", None)
-    state = resilience.new_call(
-        breaker_key(client, model),
-        model if isinstance(model, str) else None,
-        via_client=True,
-        operation=getattr(method, "__name__", None),
-    )
+    state = _new_call(resilience, client, method, model)
 
     def attempt(st: CallState) -> T:
-        return method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+        try:
+            return method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+        except json.JSONDecodeError as exc:
+            raise _truncated_body(client) from exc
 
     return run_sync(state, attempt)
 
@@ -84,15 +116,13 @@ async def route_async(
 ) -> T:
     """The async twin of :func:`route_sync`."""
     extra = kwargs.pop("extra_headers", None)
-    state = resilience.new_call(
-        breaker_key(client, model),
-        model if isinstance(model, str) else None,
-        via_client=True,
-        operation=getattr(method, "__name__", None),
-    )
+    state = _new_call(resilience, client, method, model)
 
     async def attempt(st: CallState) -> T:
-        return await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+        try:
+            return await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+        except json.JSONDecodeError as exc:
+            raise _truncated_body(client) from exc
 
     return await run_async(state, attempt)
 

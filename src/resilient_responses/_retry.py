@@ -142,6 +142,7 @@ class CallState:
         "engine",
         "history",
         "idempotency_key",
+        "inspect_result",
         "key",
         "last_exception",
         "model",
@@ -171,6 +172,9 @@ class CallState:
         self.last_exception: BaseException | None = None
         self._admission: Admission | None = None
         self._deferred: tuple[BaseException | None] | None = None
+        #: Set by the drop-in client for generating calls: finds a failure the server
+        #: declared in a successful answer (a Response with status "failed").
+        self.inspect_result: Callable[[object], Failure | None] | None = None
         self.idempotency_key = f"rr-{uuid.uuid4().hex}" if via_client else ""
         engine.stats.call_started(key)
         if engine.budget is not None:
@@ -255,6 +259,23 @@ class CallState:
                 )
             )
         self.finish(ok=True, result=result)
+
+    def settle(self, result: object) -> None:
+        """The attempt returned *result*: a success, or a failure the server declared in it.
+
+        A declared failure that will be retried raises an internal exception so that the
+        loop retries; one that will not is returned to the caller as the SDK returned it.
+        """
+        failure = self.inspect_result(result) if self.inspect_result is not None else None
+        if failure is None:
+            self.succeeded(result)
+            return
+        decision = self.failure(failure, None)
+        if getattr(result, "usage", None) is not None:
+            # Paid either way; thrown away when retried.
+            self.engine.account_usage(self.key, self.model, result, wasted=decision.retry)
+        if decision.retry:
+            raise _DeclaredFailure
 
     def progress(self) -> None:
         """A stream made progress after a recovery: attempts and deadline start over."""
@@ -428,6 +449,10 @@ def _capped(policy: ErrorPolicy, attempts: int) -> ErrorPolicy:
     return replace(policy, attempts=min(own, attempts))
 
 
+class _DeclaredFailure(Exception):
+    """Internal: the answer declared a failure that will be retried. Never escapes."""
+
+
 def _once(state: CallState, fn: Callable[[CallState], T]) -> T:
     state.begin()
     done = False
@@ -437,10 +462,9 @@ def _once(state: CallState, fn: Callable[[CallState], T]) -> T:
     finally:
         # Not `except`: cancellation and the caller's own errors pass through untouched,
         # only their outcome is recorded (`failed` ignores what it cannot classify).
-        if done:
-            state.succeeded(result)
-        else:
+        if not done:
             state.failed(sys.exc_info()[1])
+    state.settle(result)
     return result
 
 
@@ -451,10 +475,9 @@ async def _aonce(state: CallState, fn: Callable[[CallState], Awaitable[T]]) -> T
         result = await fn(state)
         done = True
     finally:
-        if done:
-            state.succeeded(result)
-        else:
+        if not done:
             state.failed(sys.exc_info()[1])
+    state.settle(result)
     return result
 
 
