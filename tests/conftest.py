@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
+
+from resilient_responses.testing import VirtualClock
 
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -18,22 +19,7 @@ settings.register_profile(
 settings.load_profile("ci")
 
 
-@dataclass
-class VirtualTime:
-    """An injected clock and sleep: sleeping advances the clock, nothing really waits."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
+VirtualTime = VirtualClock  # the kit's public injected clock and sleep
 
 
 @pytest.fixture

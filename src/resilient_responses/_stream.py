@@ -76,6 +76,7 @@ class StreamCore:
         "policy",
         "recovering",
         "response_id",
+        "restart_pending",
         "resumable",
         "state",
         "text",
@@ -98,6 +99,10 @@ class StreamCore:
         self.output_seen = False
         self.first_event_seen = False
         self.recovering = False
+        # Set by a restart until the new response's first event: until then the consumer
+        # still holds the old response's id and sequence number (an interruption reports
+        # them), but neither may be used to deduplicate or to resume.
+        self.restart_pending = False
         self.deliver_count = 0
         self.text: list[str] = []
         self.on_new_response: Callable[[], None] | None = None
@@ -124,11 +129,18 @@ class StreamCore:
             last = state.history[-1][0] if state.history else Failure(kind="connection")
             raise self._interrupted(last, exc) from exc
 
+    def can_resume(self) -> bool:
+        return self.response_id is not None and self.resumable and not self.restart_pending
+
     def open_mode(self) -> Literal["create", "resume"]:
-        return "resume" if self.response_id is not None and self.resumable else "create"
+        return "resume" if self.can_resume() else "create"
 
     def accept(self, event: Any) -> Verdict:
         """Classify one event read from the wire."""
+        if self.restart_pending:
+            self.restart_pending = False
+            self.response_id = None
+            self.last_seq = None
         seq = getattr(event, "sequence_number", None)
         last = self.last_seq
         if isinstance(seq, int) and last is not None and seq <= last:
@@ -170,7 +182,7 @@ class StreamCore:
         recovery = self.policy.recovery
         if recovery == "raise":
             return None
-        can_resume = not declared and self.response_id is not None and self.resumable
+        can_resume = not declared and self.can_resume()
         can_restart = not self.output_seen
         if recovery == "resume":
             return "resume" if can_resume else None
@@ -264,8 +276,7 @@ class StreamCore:
         )
         self.recovering = True
         if mode == "restart":
-            self.response_id = None
-            self.last_seq = None
+            self.restart_pending = True
             self.resumable = False
             if self.on_new_response is not None:
                 self.on_new_response()

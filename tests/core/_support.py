@@ -9,7 +9,7 @@ import httpx2
 import openai
 
 import resilient_responses as rr
-from resilient_responses.testing import FakeResponsesAPI, Fault
+from resilient_responses.testing import FakeResponsesAPI, Fault, VirtualClock
 
 MODEL = "gpt-5-mini"
 ATTEMPTS = 3
@@ -125,23 +125,7 @@ def events_named(logs: list[dict[str, object]], name: str) -> list[dict[str, obj
     return [e for e in logs if e["event"] == f"resilient_responses.{name}"]
 
 
-class Clock:
-    """Virtual time for Hypothesis examples (function-scoped fixtures are not reset
-    between examples): sleeping advances the clock, nothing really waits."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
+Clock = VirtualClock  # virtual time for Hypothesis examples
 
 
 def sdk_error(

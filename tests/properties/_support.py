@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -12,7 +11,7 @@ from hypothesis import event
 
 from resilient_responses import ResilientOpenAI
 from resilient_responses.exceptions import StreamInterruptedError
-from resilient_responses.testing import FakeResponsesAPI, Fault
+from resilient_responses.testing import FakeResponsesAPI, Fault, VirtualClock
 from resilient_responses.testing.strategies import FaultKindName
 
 MODEL = "gpt-5-mini"
@@ -35,19 +34,7 @@ def full_text() -> str:
     return FakeResponsesAPI().client().responses.create(model=MODEL, input=PROMPT).output_text
 
 
-@dataclass
-class VirtualTime:
-    """An injected clock and sleep: sleeping advances the clock, nothing really waits."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+VirtualTime = VirtualClock
 
 
 def limit_for(fault: Fault | None, attempts: int, rate_limit_attempts: int | None) -> int:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
 
 import resilient_responses as rr
-from resilient_responses.testing import FakeResponsesAPI, Fault
+from resilient_responses.testing import FakeResponsesAPI, Fault, VirtualClock
 
 MODEL = "gpt-5-mini"
 LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress"})
@@ -19,22 +18,7 @@ IDLE = 1.0
 STALL_SECONDS = 5.0
 
 
-@dataclass
-class Clock:
-    """Per-example virtual time (Hypothesis cannot use the function-scoped ``vtime``)."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
+Clock = VirtualClock  # per-example virtual time (Hypothesis cannot use ``vtime``)
 
 
 def resilience(clock: Clock, **config: Any) -> rr.Resilience:

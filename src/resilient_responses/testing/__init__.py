@@ -11,7 +11,8 @@ Example::
 
 from resilient_responses._config import set_testing
 from resilient_responses.testing._chaos import Chaos
+from resilient_responses.testing._clock import VirtualClock
 from resilient_responses.testing._fake import FakeResponsesAPI, RecordedRequest
 from resilient_responses.testing._faults import Fault
 
-__all__ = ["Chaos", "FakeResponsesAPI", "Fault", "RecordedRequest", "set_testing"]
+__all__ = ["Chaos", "FakeResponsesAPI", "Fault", "RecordedRequest", "VirtualClock", "set_testing"]
