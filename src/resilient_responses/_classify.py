@@ -24,6 +24,7 @@ __all__ = ["Failure", "FailureKind", "classify", "parse_retry_after"]
 
 FailureKind = Literal[
     "status",
+    "circuit_open",
     "connection",
     "timeout",
     "stream_truncated",
@@ -42,7 +43,8 @@ class Failure:
     """What went wrong with one attempt, in a form policies can match on.
 
     Attributes:
-        kind: ``"status"`` (an HTTP error answer), ``"connection"``, ``"timeout"``,
+        kind: ``"status"`` (an HTTP error answer), ``"circuit_open"`` (our own breaker
+            refused the attempt; only policies see it), ``"connection"``, ``"timeout"``,
             ``"stream_truncated"`` (the body ended without a terminal event),
             ``"stream_stalled"`` (no event within the idle timeout) or ``"stream_error"``
             (the server declared a failure inside the stream: an ``error`` event or

@@ -13,10 +13,12 @@ from typing_extensions import ParamSpec
 
 from ._breaker import BreakerConfig, BreakerRegistry
 from ._budget import RetryBudget
+from ._classify import Failure
 from ._events import CallTracer, Hook
 from ._policy import Backoff, ErrorPolicy, PolicyTable, _check_attempts
 from ._retry import CallState, Engine, run_async, run_sync
 from ._stream_policy import StreamPolicy
+from .exceptions import CircuitOpenError
 from .instrumentation._stats import Stats, StatsCollector
 from .instrumentation._structlog import StructlogHook
 
@@ -164,6 +166,8 @@ class Resilience:
         )
         if breaker is not None:
             self._engine.breakers = BreakerRegistry(breaker, self._engine.on_breaker_change)
+            refused = Failure(kind="circuit_open", exception=CircuitOpenError("?", 0.0))
+            self._engine.waits_for_breaker = self._engine.table.lookup(refused).retry
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self._config.items() if v is not None)

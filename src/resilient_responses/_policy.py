@@ -33,7 +33,14 @@ _JITTERS = ("full", "equal", "none")
 
 #: Failure kinds a policy can be keyed on (the other strings are OpenAI error codes).
 FAILURE_KINDS = frozenset(
-    {"connection", "timeout", "stream_truncated", "stream_stalled", "stream_error"}
+    {
+        "circuit_open",
+        "connection",
+        "timeout",
+        "stream_truncated",
+        "stream_stalled",
+        "stream_error",
+    }
 )
 
 #: Error codes the server declares inside a stream, mapped to the HTTP status the same
@@ -202,6 +209,9 @@ DEFAULT_POLICIES: Mapping[PolicyKey, ErrorPolicy] = MappingProxyType(
         # A failure the server declared in a stream with a code that is not known to be
         # transient: deliver it, do not retry, but count it against the breaker.
         "stream_error": ErrorPolicy(retry=False, trips_breaker=True),
+        # Our own breaker refused: fail fast by default. A retrying policy here makes
+        # callers wait for the breaker's next probe within their deadline instead.
+        "circuit_open": _NEVER,
     }
 )
 _SERVER_ERROR = _RETRY  # any 5xx not named in the table

@@ -79,6 +79,8 @@ class Engine:
     cost_budget: CostBudget | None = None
     tracers: tuple[CallTracer, ...] = ()
     sdk_retries_warned: bool = False
+    #: The "circuit_open" policy retries: callers wait for the breaker instead of failing.
+    waits_for_breaker: bool = False
 
     def emit(self, event: EngineEvent) -> None:
         for hook in self.hooks:
@@ -224,6 +226,16 @@ class CallState:
             try:
                 self._admission = breakers.get(self.key).admit()
             except CircuitOpenError as exc:
+                if self.engine.waits_for_breaker:
+                    # Like a 503 whose Retry-After is the breaker's `retry_in`; waiting sends
+                    # nothing, so it draws nothing from the retry budget.
+                    refused = Failure(
+                        kind="circuit_open", retry_after=exc.retry_in or None, exception=exc
+                    )
+                    decision = self.failure(refused, None, log_give_up=log_give_up, budget=False)
+                    if decision.retry or self.last_exception is None:
+                        raise  # retry: the loop waits `decision.wait` and asks again
+                    raise self.last_exception from None
                 if self.last_exception is None:
                     self._end_failed(exc, defer=not log_give_up)
                     raise
@@ -311,6 +323,8 @@ class CallState:
         log: bool = True,
         log_give_up: bool | None = None,
         recoverable: bool = True,
+        progressed: bool = False,
+        budget: bool = True,
     ) -> Decision:
         """Account *failure* (from an exception or a stream) and decide what to do next.
 
@@ -320,12 +334,15 @@ class CallState:
         logs the outcome itself (streams log their own ``stream_resumed`` /
         ``stream_interrupted``) and, after a give-up, calls :meth:`finish_deferred`, so
         that its event still reaches the call's spans.
+
+        ``progressed=True``: the attempt delivered new stream events before it was cut.
+        If it is recovered, the breaker counts it as a success: the server was answering,
+        the fault was on the way (a failure to recover still counts against it).
+        ``budget=False``: a retry that does not draw on the retry budget (waiting for the
+        breaker sends nothing).
         """
         engine = self.engine
         policy = engine.table.lookup(failure)
-        admission, self._admission = self._admission, None
-        if admission is not None:
-            admission.record(policy.trips_breaker)
         engine.stats.failure(self.key, failure)
         for span in self.spans:
             span.attempt_failed(self.attempt, failure)
@@ -352,9 +369,17 @@ class CallState:
                 elapsed=elapsed,
                 deadline=engine.deadline,
             )
-        if decision.retry and self.breaker_state() == "open":
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            admission.record(policy.trips_breaker and not (progressed and decision.retry))
+        if decision.retry and not engine.waits_for_breaker and self.breaker_state() == "open":
             decision = Decision(False, reason="breaker_open", policy=policy)
-        if decision.retry and engine.budget is not None and not engine.budget.try_withdraw():
+        if (
+            decision.retry
+            and budget
+            and engine.budget is not None
+            and not engine.budget.try_withdraw()
+        ):
             decision = Decision(False, reason="retry_budget", policy=policy)
         self.decision = decision
         if decision.retry:

@@ -68,6 +68,7 @@ class StreamCore:
     """
 
     __slots__ = (
+        "connection_events",
         "deliver_count",
         "first_event_seen",
         "last_seq",
@@ -104,6 +105,7 @@ class StreamCore:
         # them), but neither may be used to deduplicate or to resume.
         self.restart_pending = False
         self.deliver_count = 0
+        self.connection_events = 0  # new events delivered by the current connection
         self.text: list[str] = []
         self.on_new_response: Callable[[], None] | None = None
 
@@ -113,21 +115,26 @@ class StreamCore:
     def partial_text(self) -> str:
         return "".join(self.text)
 
-    def begin_open(self) -> None:
-        """Admit one open through the breaker.
+    def begin_open(self) -> float | None:
+        """Admit one open through the breaker: ``None`` when admitted, or the seconds to
+        wait before asking again (the ``"circuit_open"`` policy waits for the breaker).
 
         Before anything was delivered an open breaker raises as for calls
         (:class:`CircuitOpenError`, or the last SDK error when it opened while we
         waited); mid-stream the consumer gets a :class:`StreamInterruptedError` instead.
         """
         state = self.state
+        self.connection_events = 0
         try:
             state.begin(log_give_up=not self.deliver_count)
         except (CircuitOpenError, openai.APIError) as exc:
+            if isinstance(exc, CircuitOpenError) and state.tenacity_retry(None):
+                return state.tenacity_wait(None)
             if not self.deliver_count:
                 raise
             last = state.history[-1][0] if state.history else Failure(kind="connection")
             raise self._interrupted(last, exc) from exc
+        return None
 
     def can_resume(self) -> bool:
         return self.response_id is not None and self.resumable and not self.restart_pending
@@ -170,6 +177,7 @@ class StreamCore:
                 if isinstance(delta, str):
                     self.text.append(delta)
         self.deliver_count += 1
+        self.connection_events += 1
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
 
     def finish_ok(self, event: Any) -> None:
@@ -230,7 +238,9 @@ class StreamCore:
     def on_fault(self, failure: Failure, exc: BaseException | None) -> tuple[Mode, float]:
         """A transport fault mid-stream: returns (mode, wait) or raises the interruption."""
         mode = self._mode(declared=False)
-        decision = self._decide(failure, exc, recoverable=mode is not None)
+        decision = self._decide(
+            failure, exc, recoverable=mode is not None, progressed=self.connection_events > 0
+        )
         if decision is not None and mode is not None:
             self._recovered(mode, failure, decision)
             return mode, decision
@@ -252,9 +262,16 @@ class StreamCore:
         raise exc
 
     def _decide(
-        self, failure: Failure, exc: BaseException | None, *, recoverable: bool
+        self,
+        failure: Failure,
+        exc: BaseException | None,
+        *,
+        recoverable: bool,
+        progressed: bool = False,
     ) -> float | None:
-        decision = self.state.failure(failure, exc, log=False, recoverable=recoverable)
+        decision = self.state.failure(
+            failure, exc, log=False, recoverable=recoverable, progressed=progressed
+        )
         return decision.wait if decision.retry else None
 
     def _recovered(self, mode: Mode, failure: Failure, wait: float) -> None:
@@ -474,7 +491,10 @@ class ResilientStream(Generic[E]):
     def _open_with_retries(self) -> None:
         core = self._core
         while True:
-            core.begin_open()
+            wait = core.begin_open()
+            if wait is not None:
+                core.state.engine.do_sleep(wait)
+                continue
             try:
                 self._raw = self._opener(core)
                 return
@@ -591,7 +611,10 @@ class AsyncResilientStream(Generic[E]):
     async def open_with_retries(self) -> None:
         core = self._core
         while True:
-            core.begin_open()
+            wait = core.begin_open()
+            if wait is not None:
+                await core.state.engine.do_asleep(wait)
+                continue
             try:
                 self._raw = await self._opener(core)
                 return
@@ -904,7 +927,10 @@ def decorate_generator(
         state = resilience.new_call(_generator_key(resilience, fn, args, kwargs), None, stream=True)
         watch = _GeneratorWatch(StreamCore(state, resilience.stream_policy))
         while True:
-            watch.core.begin_open()
+            refused = watch.core.begin_open()
+            if refused is not None:
+                resilience.engine.do_sleep(refused)
+                continue
             gen = fn(*args, **kwargs)
             wait: float | None = None
             ended = False
@@ -946,7 +972,10 @@ def decorate_async_generator(
         state = resilience.new_call(_generator_key(resilience, fn, args, kwargs), None, stream=True)
         watch = _GeneratorWatch(StreamCore(state, resilience.stream_policy))
         while True:
-            watch.core.begin_open()
+            refused = watch.core.begin_open()
+            if refused is not None:
+                await resilience.engine.do_asleep(refused)
+                continue
             gen = fn(*args, **kwargs)
             wait: float | None = None
             ended = False

@@ -214,7 +214,10 @@ class ServerHandle:
         import uvicorn
 
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio only turns Nagle off (TCP_NODELAY) on accepted
+        # sockets whose listener says it is TCP; with protocol 0 every response after the
+        # first on a keep-alive connection waited ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))
