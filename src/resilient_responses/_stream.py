@@ -462,7 +462,8 @@ class ResilientStream(Generic[E]):
         return self._iterator.__next__()
 
     def __iter__(self) -> Iterator[E]:
-        return self
+        # The generator itself: a `for` loop then skips the __next__ indirection.
+        return self._iterator
 
     def __enter__(self) -> ResilientStream[E]:
         return self
@@ -585,7 +586,7 @@ class AsyncResilientStream(Generic[E]):
         return await self._iterator.__anext__()
 
     def __aiter__(self) -> AsyncIterator[E]:
-        return self
+        return self._iterator
 
     async def __aenter__(self) -> AsyncResilientStream[E]:
         return self

@@ -118,7 +118,10 @@ _FAULTS = st.sampled_from(
 
 @given(
     api_key=st.text(_SECRET_CHARS, min_size=24, max_size=60).map(lambda s: "sk-" + s),
-    prompt=st.text(min_size=12, max_size=80).filter(lambda s: s.strip() == s and s.isprintable()),
+    # Framed so that a prompt cannot be a substring of our own event or field names.
+    prompt=st.text(min_size=12, max_size=80)
+    .filter(lambda s: s.strip() == s and s.isprintable())
+    .map(lambda s: f"<<{s}>>"),
     plan=st.lists(_FAULTS, max_size=4),
     log_successes=st.booleans(),
 )

@@ -202,11 +202,13 @@ def usage_from(obj: object) -> Usage | None:
         return None
     if isinstance(obj, Usage):
         return obj
-    if _looks_like_usage(obj):
-        return _usage_record(obj)
+    # A Response first: it is the hot path (one per call), and asking a pydantic model
+    # for an attribute it lacks costs an exception.
     usage = _get(obj, "usage")
     if usage is not None:
         return _usage_record(usage) if _looks_like_usage(usage) else None
+    if _looks_like_usage(obj):
+        return _usage_record(obj)
     response = _get(obj, "response")
     if response is not None:
         usage = _get(response, "usage")
