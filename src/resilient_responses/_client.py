@@ -35,7 +35,13 @@ _RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 def breaker_key(client: openai.OpenAI | openai.AsyncOpenAI, model: object) -> str:
     """The drop-in clients' breaker key: base URL + model (base URL alone without one)."""
-    base = str(client.base_url)
+    url = client.base_url
+    # Rendering the URL costs more than the rest of the key: keep the last rendering per
+    # client, and render again only when the base URL object is replaced.
+    cached = client.__dict__.get("_rr_base_url")
+    if cached is None or cached[0] is not url:
+        cached = client.__dict__["_rr_base_url"] = (url, str(url))
+    base: str = cached[1]
     return f"{base} {model}" if isinstance(model, str) else base
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -39,7 +39,7 @@ from ._events import (
 )
 from ._policy import Backoff, Decision, ErrorPolicy, PolicyTable, decide
 from .exceptions import CircuitOpenError
-from .instrumentation._pricing import CostBudget, usage_from
+from .instrumentation._pricing import CostBudget, Usage, usage_from
 from .instrumentation._stats import StatsCollector
 
 __all__ = ["CallState", "Engine", "add_note", "run_async", "run_sync"]
@@ -99,6 +99,10 @@ class Engine:
             return
         model = model or getattr(result, "model", None)
         self.stats.usage(key, model, usage, wasted=wasted)
+        self.charge(model, usage)
+
+    def charge(self, model: str | None, usage: Usage) -> None:
+        """Record the cost of *usage* in the cost budget, logging thresholds it crosses."""
         budget = self.cost_budget
         if budget is not None:
             for warning in budget.record(self.stats.prices.cost(model, usage)):
@@ -140,6 +144,8 @@ class CallState:
         "_admission",
         "_deferred",
         "attempt",
+        "attempts_sent",
+        "began",
         "decision",
         "engine",
         "history",
@@ -167,8 +173,9 @@ class CallState:
         self.key = key
         self.model = model
         self.via_client = via_client
-        self.attempt = 0
-        self.start = engine.clock()
+        self.attempt = 0  # attempts since the call began, or since a stream's last progress
+        self.attempts_sent = 0  # requests actually sent, for the stats
+        self.start = self.began = engine.clock()
         self.history: list[tuple[Failure, float | None]] = []
         self.decision: Decision | None = None
         self.last_exception: BaseException | None = None
@@ -177,8 +184,8 @@ class CallState:
         #: Set by the drop-in client for generating calls: finds a failure the server
         #: declared in a successful answer (a Response with status "failed").
         self.inspect_result: Callable[[object], Failure | None] | None = None
-        self.idempotency_key = f"rr-{uuid.uuid4().hex}" if via_client else ""
-        engine.stats.call_started(key)
+        # 128 random bits, as a uuid4 has, without building a UUID object per call.
+        self.idempotency_key = f"rr-{os.urandom(16).hex()}" if via_client else ""
         if engine.budget is not None:
             engine.budget.deposit()
         self.spans: tuple[CallSpan, ...] = (
@@ -197,10 +204,24 @@ class CallState:
             span.event(event)
 
     def finish(
-        self, *, ok: bool, result: object = None, error: BaseException | None = None
+        self,
+        *,
+        ok: bool,
+        result: object = None,
+        error: BaseException | None = None,
+        usage: Usage | None = None,
     ) -> None:
-        """The call is over: count it, close its spans."""
-        self.engine.stats.call_finished(self.key, ok=ok, elapsed_s=self.elapsed())
+        """The call is over: count it (with the usage of its final answer), close its
+        spans."""
+        engine = self.engine
+        engine.stats.call_done(
+            self.key,
+            ok=ok,
+            elapsed_s=engine.clock() - self.began,
+            attempts=self.attempts_sent,
+            usage=usage,
+            model=self.model or (getattr(result, "model", None) if usage is not None else None),
+        )
         for span in self.spans:
             span.finished(ok=ok, result=result, error=error)
 
@@ -244,7 +265,7 @@ class CallState:
                 self.attempt -= 1
                 self._give_up(self.history[-1][0], "breaker_open", log=log_give_up)
                 raise self.last_exception from None
-        self.engine.stats.attempt(self.key, retry=self.attempt > 1)
+        self.attempts_sent += 1
         for span in self.spans:
             span.attempt_started(self.attempt)
 
@@ -257,8 +278,13 @@ class CallState:
         elapsed = self.elapsed()
         for span in self.spans:
             span.attempt_succeeded(self.attempt)
-        if result is not None and getattr(result, "usage", None) is not None:
-            engine.account_usage(self.key, self.model, result)
+        usage = (
+            usage_from(result)
+            if result is not None and getattr(result, "usage", None) is not None
+            else None
+        )
+        if usage is not None and engine.cost_budget is not None:
+            engine.charge(self.model or getattr(result, "model", None), usage)
         if engine.log_successes:
             request_id = getattr(result, "_request_id", None)
             self.emit(
@@ -270,7 +296,7 @@ class CallState:
                     request_id=request_id if isinstance(request_id, str) else None,
                 )
             )
-        self.finish(ok=True, result=result)
+        self.finish(ok=True, result=result, usage=usage)
 
     def settle(self, result: object) -> None:
         """The attempt returned *result*: a success, or a failure the server declared in it.

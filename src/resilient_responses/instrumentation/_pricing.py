@@ -155,18 +155,40 @@ class Usage:
 
 def _count(value: object) -> int:
     """A token count from untrusted data: a non-negative int, else 0."""
+    if type(value) is int:  # the hot path: what the SDK parsed
+        return value if value >= 0 else 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return 0
-    return value
+    return int(value)
+
+
+_MISSING = object()
 
 
 def _get(obj: object, name: str) -> Any:
+    # Attribute first: SDK models are the hot path, and an ABC isinstance check costs
+    # more than the attribute read.
+    if type(obj) is dict:
+        return obj.get(name)
+    value = getattr(obj, name, _MISSING)
+    if value is not _MISSING:
+        return value
     if isinstance(obj, Mapping):
         return obj.get(name)
-    return getattr(obj, name, None)
+    return None
 
 
 def _usage_record(raw: object) -> Usage:
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        # An SDK ResponseUsage (the hot path, once per call): plain attribute reads.
+        details = getattr(raw, "input_tokens_details", None)
+        output_details = getattr(raw, "output_tokens_details", None)
+        return Usage(
+            _count(getattr(raw, "input_tokens", 0)),
+            _count(getattr(details, "cached_tokens", 0)),
+            _count(getattr(raw, "output_tokens", 0)),
+            _count(getattr(output_details, "reasoning_tokens", 0)),
+        )
     cached = _get(_get(raw, "input_tokens_details"), "cached_tokens")
     reasoning = _get(_get(raw, "output_tokens_details"), "reasoning_tokens")
     return Usage(

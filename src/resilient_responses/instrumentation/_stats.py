@@ -41,8 +41,8 @@ class KeyStats:
     """Counters for one breaker key (or the total over all keys).
 
     Attributes:
-        calls: calls started.
-        attempts: requests sent (first attempts and retries).
+        calls: calls finished (a call in flight is counted when it ends).
+        attempts: requests sent (first attempts and retries) by finished calls.
         retries: attempts after the first of their call.
         successes: calls that finished successfully.
         failures: calls that finished with an error (after all their retries).
@@ -348,6 +348,63 @@ class StatsCollector:
         with self._lock:
             self._state(key).interruptions += 1
 
+    def call_done(
+        self,
+        key: str,
+        *,
+        ok: bool,
+        elapsed_s: float,
+        attempts: int,
+        usage: Usage | None = None,
+        model: str | None = None,
+    ) -> float:
+        """A call ended, in one step (the engine's hot path): the call, its *attempts*
+        (all but the first are retries), the outcome and latency, and the tokens and cost
+        of its final response when it has *usage*. Returns the cost added in USD.
+
+        Equivalent to :meth:`call_started`, *attempts* x :meth:`attempt`,
+        :meth:`call_finished` and :meth:`usage`, under one lock acquisition.
+        """
+        seconds = _seconds(elapsed_s)
+        atto, priced = self._prices._cost_atto(model, usage) if usage is not None else (0, True)
+        with self._lock:
+            state = self._state(key)
+            state.calls += 1
+            state.attempts += attempts
+            if attempts > 1:
+                state.retries += attempts - 1
+            if ok:
+                state.successes += 1
+            else:
+                state.failures += 1
+            if seconds is not None:
+                state.latency.add(seconds)
+            if usage is not None:
+                self._add_usage(state, model, usage, atto, priced, wasted=False)
+        return _atto_to_float(atto)
+
+    def _add_usage(
+        self,
+        state: _KeyState,
+        model: str | None,
+        usage: Usage,
+        atto: int,
+        priced: bool,
+        *,
+        wasted: bool,
+    ) -> None:
+        # Lock held.
+        state.input_tokens += usage.input_tokens
+        state.cached_input_tokens += usage.cached_input_tokens
+        state.output_tokens += usage.output_tokens
+        state.reasoning_tokens += usage.reasoning_tokens
+        state.cost_atto += atto
+        if wasted:
+            state.wasted_output_tokens += usage.output_tokens
+            state.wasted_cost_atto += atto
+        if not priced and model and len(self._unpriced) < _MAX_UNPRICED:
+            self._unpriced[model] = None
+
     def usage(self, key: str, model: str | None, usage: Usage, *, wasted: bool = False) -> float:
         """Add the tokens of one response and their cost; return the cost added in USD.
 
@@ -359,17 +416,7 @@ class StatsCollector:
         """
         atto, priced = self._prices._cost_atto(model, usage)
         with self._lock:
-            state = self._state(key)
-            state.input_tokens += usage.input_tokens
-            state.cached_input_tokens += usage.cached_input_tokens
-            state.output_tokens += usage.output_tokens
-            state.reasoning_tokens += usage.reasoning_tokens
-            state.cost_atto += atto
-            if wasted:
-                state.wasted_output_tokens += usage.output_tokens
-                state.wasted_cost_atto += atto
-            if not priced and model and len(self._unpriced) < _MAX_UNPRICED:
-                self._unpriced[model] = None
+            self._add_usage(self._state(key), model, usage, atto, priced, wasted=wasted)
         return _atto_to_float(atto)
 
     def claim_unpriced(self, model: str | None) -> bool:
