@@ -30,7 +30,14 @@ from typing import Any, Literal
 
 import openai
 
-from . import AsyncResilientOpenAI, Backoff, BreakerConfig, Resilience, StreamPolicy
+from . import (
+    AsyncResilientOpenAI,
+    Backoff,
+    BreakerConfig,
+    ErrorPolicy,
+    Resilience,
+    StreamPolicy,
+)
 from .testing import Chaos, FakeResponsesAPI, Fault, RecordedRequest
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "RunSummary",
     "expected_text",
     "render_table",
+    "text_for_body",
     "run_demo",
     "run_live",
 ]
@@ -49,8 +57,8 @@ KINDS: tuple[Kind, ...] = ("call", "stream", "background")
 CONTENDERS: tuple[str, ...] = ("raw_sdk", "naive_retry", "resilient")
 LABELS: Mapping[str, str] = {
     "raw_sdk": "raw SDK",
-    "naive_retry": "naive retry loop",
-    "resilient": "resilient_responses",
+    "naive_retry": "naive retry",
+    "resilient": "this library",
 }
 MODEL = "gpt-5-mini"
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
@@ -60,9 +68,10 @@ _DECLARED = frozenset({"error", "response.failed"})
 TRANSPORT_FAULTS = frozenset({"reset", "truncate", "stall", "connect_error", "timeout"})
 DECLARED_FAULTS = frozenset({"error_event", "failed"})
 _VOCABULARY = (
-    "amber basil cedar delta ember fjord garnet harbor indigo juniper kelp lumen mesa nectar "
-    "onyx pollen quartz raven sable tundra umber violet willow xenon yarrow zephyr"
-).split()
+    *("amber", "basil", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo"),
+    *("juniper", "kelp", "lumen", "mesa", "nectar", "onyx", "pollen", "quartz", "raven"),
+    *("sable", "tundra", "umber", "violet", "willow", "xenon", "yarrow", "zephyr"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +87,9 @@ class DemoConfig:
         stall_seconds: real silence of a stall fault.
         idle_timeout: the library's ``StreamPolicy(idle_timeout=...)``, below the stall.
         retry_after: the Retry-After of the 429s, seconds.
-        outage_at: the request (0-based, in arrival order) at which the 503 outage begins.
-        outage_seconds: how long every request gets a 503.
+        outage_at: the request (in arrival order) at which the 503 outage begins; ``None``:
+            half way through the calls (request number ``requests // 2``).
+        outage_seconds: how long every request gets a 503 (0: no outage).
         naive_attempts: attempts of the naive loop (the article's 3).
         naive_wait_scale: the naive loop waits ``scale * 1.5 ** attempt`` (the article's
             backoff, scaled so the demo stays short).
@@ -92,7 +102,7 @@ class DemoConfig:
     stall_seconds: float = 1.5
     idle_timeout: float = 0.5
     retry_after: float = 0.2
-    outage_at: int = 120
+    outage_at: int | None = None
     outage_seconds: float = 0.6
     naive_attempts: int = 3
     naive_wait_scale: float = 0.2
@@ -104,6 +114,13 @@ class DemoConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if not 0 < self.idle_timeout < self.stall_seconds:
             raise ValueError("idle_timeout must be > 0 and below stall_seconds")
+        if self.outage_seconds < 0:
+            raise ValueError(f"outage_seconds must be >= 0, got {self.outage_seconds!r}")
+
+    @property
+    def outage_start(self) -> int:
+        """The request number at which the outage begins."""
+        return self.outage_at if self.outage_at is not None else self.requests // 2
 
 
 def kind_of(index: int) -> Kind:
@@ -113,9 +130,7 @@ def kind_of(index: int) -> Kind:
 
 def expected_text(index: int, words: int) -> str:
     """The fault-free output of call *index*: *words* words, each unique in the response."""
-    return " ".join(
-        f"{_VOCABULARY[(index + k) % len(_VOCABULARY)]}{k}" for k in range(words)
-    )
+    return " ".join(f"{_VOCABULARY[(index + k) % len(_VOCABULARY)]}{k}" for k in range(words))
 
 
 def _call_index(body: object) -> int | None:
@@ -128,10 +143,17 @@ def _call_index(body: object) -> int | None:
     return int(raw) if isinstance(raw, str) and raw.isdigit() else None
 
 
-def _text_of(words: int) -> Callable[[dict[str, Any]], str]:
+def text_for_body(words: int) -> Callable[[dict[str, Any]], str]:
+    """The fake's text function: :func:`expected_text` of the request's
+    ``metadata["demo_call"]``, with ``metadata["fake_output_words"]`` words if given."""
+
     def text(body: dict[str, Any]) -> str:
         index = _call_index(body)
-        return expected_text(index if index is not None else 0, words)
+        count = words
+        metadata = body.get("metadata")
+        if isinstance(metadata, dict) and str(metadata.get("fake_output_words", "")).isdigit():
+            count = int(metadata["fake_output_words"])
+        return expected_text(index if index is not None else 0, count)
 
     return text
 
@@ -186,7 +208,7 @@ def make_chaos(config: DemoConfig) -> OutageChaos:
         seed=config.seed,
         stall_seconds=config.stall_seconds,
         retry_after=config.retry_after,
-        outage_at=config.outage_at,
+        outage_at=config.outage_start,
         outage_seconds=config.outage_seconds,
     )
 
@@ -242,9 +264,7 @@ class _Seen:
         event_type = getattr(event, "type", None)
         if event_type == "response.output_text.delta":
             self.deltas.append(str(getattr(event, "delta", "")))
-        elif isinstance(event_type, str) and (
-            event_type in _TERMINAL or event_type in _DECLARED
-        ):
+        elif isinstance(event_type, str) and (event_type in _TERMINAL or event_type in _DECLARED):
             self.terminal = event_type
 
 
@@ -275,7 +295,7 @@ def _short(exc: BaseException) -> str:
     notes = [line.strip() for note in getattr(exc, "__notes__", ()) for line in note.splitlines()]
     # The library's PEP 678 note says why it gave up (attempts, deadline, breaker).
     suffix = f" [{'; '.join(notes)}]" if notes else ""
-    return f"{type(exc).__name__}: {text[:160]}{suffix}"
+    return f"{type(exc).__name__}: {text[:240]}{suffix}"
 
 
 # -- the contenders -----------------------------------------------------------------------
@@ -379,13 +399,16 @@ def demo_resilience(config: DemoConfig, logger: Any = None) -> Resilience:
     Stalls are detected by ``idle_timeout`` (below the chaos' stalls), background streams
     resume losslessly, and the breaker opens after ten consecutive failures (the chaos mix
     alone fails about 40% of requests, which must not look like an outage) and probes again
-    after a short reset timeout (the demo's outage is short).
+    after a short reset timeout (the demo's outage is short). While it is open, callers
+    wait for its next probe within their deadline (the ``"circuit_open"`` policy) instead
+    of failing at once: the outage costs time, not requests.
     """
     return Resilience(
         attempts=6,
         deadline=30.0,
         backoff=Backoff(initial=0.1, maximum=1.0),
         breaker=BreakerConfig(fail_max=10, reset_timeout=0.5),
+        policies={"circuit_open": ErrorPolicy(attempts=40)},
         stream=StreamPolicy(idle_timeout=config.idle_timeout),
         logger=logger if logger is not None else _QuietLogger(),
     )
@@ -436,9 +459,7 @@ def _fault_label(fault: Fault | None) -> str | None:
     return terminal.kind
 
 
-def attribute_requests(
-    requests: list[RecordedRequest], outcomes: list[CallOutcome]
-) -> None:
+def attribute_requests(requests: list[RecordedRequest], outcomes: list[CallOutcome]) -> None:
     """Give each call the faults its HTTP requests met (creates by metadata, resumes by
     response id)."""
     by_response: dict[str, int] = {}
@@ -495,7 +516,9 @@ def summarize(
         if any(f in TRANSPORT_FAULTS for f in o.faults)
         and not any(f in DECLARED_FAULTS for f in o.faults)
     ]
-    hit_any = [o for o in background if o.faults and not any(f in DECLARED_FAULTS for f in o.faults)]
+    hit_any = [
+        o for o in background if o.faults and not any(f in DECLARED_FAULTS for f in o.faults)
+    ]
     unrecovered = [o for o in background if not o.correct and not o.declared]
     summary = RunSummary(
         name=name,
@@ -576,9 +599,9 @@ async def _drive(
 
 
 @contextlib.asynccontextmanager
-async def _client_for(name: str, base_url: str, config: DemoConfig) -> AsyncIterator[
-    tuple[Runner, Resilience | None]
-]:
+async def _client_for(
+    name: str, base_url: str, config: DemoConfig
+) -> AsyncIterator[tuple[Runner, Resilience | None]]:
     if name == "resilient":
         resilience = demo_resilience(config)
         rclient = AsyncResilientOpenAI(base_url=base_url, api_key="sk-demo", resilience=resilience)
@@ -594,16 +617,18 @@ async def run_contender(
     name: str, config: DemoConfig, progress: ProgressHook | None = None
 ) -> RunSummary:
     """One contender against a fresh fake (same seed) served on 127.0.0.1."""
-    fake = FakeResponsesAPI(output_words=config.words, text=_text_of(config.words))
+    fake = FakeResponsesAPI(output_words=config.words, text=text_for_body(config.words))
     chaos = make_chaos(config)
     fake.chaos(chaos)
-    async with fake.serve(host="127.0.0.1") as base_url:
-        async with _client_for(name, base_url, config) as (runner, resilience):
-            start = time.perf_counter()
-            outcomes = await _drive(
-                runner, config, name, progress, lambda i: expected_text(i, config.words)
-            )
-            wall = time.perf_counter() - start
+    async with (
+        fake.serve(host="127.0.0.1") as base_url,
+        _client_for(name, base_url, config) as (runner, resilience),
+    ):
+        start = time.perf_counter()
+        outcomes = await _drive(
+            runner, config, name, progress, lambda i: expected_text(i, config.words)
+        )
+        wall = time.perf_counter() - start
     return summarize(name, outcomes, fake.requests, wall, resilience, chaos.outage_requests)
 
 
@@ -636,7 +661,11 @@ async def run_demo_async(
     report: dict[str, Any] = {
         "config": asdict(config),
         "chaos": make_chaos(config).describe()
-        + f"; then 503 for {config.outage_seconds}s from request {config.outage_at}",
+        + (
+            f"; 503 outage for {config.outage_seconds:g}s from request {config.outage_start}"
+            if config.outage_seconds > 0
+            else "; no outage"
+        ),
         "wall_time_s": round(time.perf_counter() - start, 2),
         "runs": {name: asdict(row) for name, row in rows.items()},
     }
@@ -667,7 +696,11 @@ async def _run_live_async(requests: int, concurrency: int, model: str) -> dict[s
         outcomes = [CallOutcome(index=i, kind=kind_of(i)) for i in range(requests)]
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(outcome: CallOutcome, client: openai.AsyncOpenAI = client) -> None:
+        async def one(
+            outcome: CallOutcome,
+            client: openai.AsyncOpenAI = client,
+            gate: asyncio.Semaphore = gate,
+        ) -> None:
             seen = _Seen()
             kwargs: dict[str, Any] = {"model": model, "input": "Say hello in five words."}
             if outcome.kind != "call":
@@ -756,45 +789,48 @@ def render_table(report: Mapping[str, Any]) -> Any:
     runs: Mapping[str, Mapping[str, Any]] = report["runs"]
     names = list(runs)
     title = "resilient-responses demo" + (" (live)" if report.get("live") else "")
-    table = Table(title=title, caption=report.get("chaos"), show_lines=False)
-    table.add_column("", style="bold")
+    config = report.get("config") or {}
+    if config:
+        title += (
+            f": {config['requests']} calls, {config['concurrency']} at once, seed {config['seed']}"
+        )
+    table = Table(title=title, caption=report.get("chaos"))
+    table.add_column("per run", no_wrap=True)
     for name in names:
-        table.add_column(str(runs[name]["label"]), justify="right")
+        table.add_column(str(runs[name]["label"]), justify="right", no_wrap=True)
 
-    def pct(row: Mapping[str, Any]) -> str:
-        return f"{row['correct_pct']:.1f}%"
-
-    def failures(row: Mapping[str, Any]) -> str:
-        by_type: Mapping[str, int] = row.get("failures_by_type") or {}
-        if not by_type:
-            return "0"
-        detail = ", ".join(f"{k} {v}" for k, v in by_type.items())
-        return f"{row['explicit_failures']} ({detail})"
+    def add(label: str, fn: Callable[[Mapping[str, Any]], str], style: str = "") -> None:
+        table.add_row(label, *(fn(runs[name]) for name in names), style=style or None)
 
     def background(row: Mapping[str, Any]) -> str:
         bg: Mapping[str, int] | None = row.get("background")
         if not bg:
             return "-"
-        return f"{bg['transport_fault_recovered']}/{bg['with_transport_fault']}"
+        return f"{bg['transport_fault_recovered']} / {bg['with_transport_fault']}"
 
     def ms(key: str) -> Callable[[Mapping[str, Any]], str]:
         return lambda row: f"{1000 * float(row[key]):.0f} ms"
 
-    lines: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
-        ("completed correctly", pct),
-        ("silently truncated", lambda r: _cell(r["silent_truncations"])),
-        ("duplicated text", lambda r: _cell(r["duplicated_text"])),
-        ("explicit failures", failures),
-        ("server-declared failures delivered", lambda r: _cell(r["declared_failures"])),
-        ("background streams: transport faults recovered", background),
-        ("HTTP requests per call", lambda r: _cell(r.get("requests_per_call"))),
-        ("latency p50", ms("latency_p50_s")),
-        ("latency p95", ms("latency_p95_s")),
-        ("breaker opens", lambda r: _cell(r.get("breaker_opens"))),
-        ("stream resumes", lambda r: _cell(r.get("resumes"))),
-        ("stream restarts", lambda r: _cell(r.get("restarts"))),
-        ("wall time", lambda r: f"{float(r['wall_s']):.1f} s"),
-    ]
-    for label, fn in lines:
-        table.add_row(label, *(fn(runs[name]) for name in names))
+    add("completed correctly", lambda r: f"{r['correct_pct']:.1f}%", "bold")
+    add("silently truncated", lambda r: _cell(r["silent_truncations"]))
+    add("duplicated text", lambda r: _cell(r["duplicated_text"]))
+    add("explicit failures", lambda r: _cell(r["explicit_failures"]))
+    kinds: list[str] = []
+    for row in runs.values():
+        kinds.extend(k for k in row.get("failures_by_type") or {} if k not in kinds)
+
+    def count_of(kind: str) -> Callable[[Mapping[str, Any]], str]:
+        return lambda row: _cell((row.get("failures_by_type") or {}).get(kind, 0))
+
+    for kind in kinds:
+        add(f"  {kind}", count_of(kind), "dim")
+    add("server-declared failures", lambda r: _cell(r["declared_failures"]))
+    add("bg transport faults recovered", background)
+    add("HTTP requests per call", lambda r: _cell(r.get("requests_per_call")))
+    add("latency p50", ms("latency_p50_s"))
+    add("latency p95", ms("latency_p95_s"))
+    add("breaker opens", lambda r: _cell(r.get("breaker_opens")))
+    add("stream resumes", lambda r: _cell(r.get("resumes")))
+    add("stream restarts", lambda r: _cell(r.get("restarts")))
+    add("wall time", lambda r: f"{float(r['wall_s']):.1f} s")
     return table

@@ -146,6 +146,7 @@ class CallState:
         "attempt",
         "attempts_sent",
         "began",
+        "breaker_waits",
         "decision",
         "engine",
         "history",
@@ -175,6 +176,7 @@ class CallState:
         self.via_client = via_client
         self.attempt = 0  # attempts since the call began, or since a stream's last progress
         self.attempts_sent = 0  # requests actually sent, for the stats
+        self.breaker_waits = 0  # times the call waited for an open breaker
         self.start = self.began = engine.clock()
         self.history: list[tuple[Failure, float | None]] = []
         self.decision: Decision | None = None
@@ -248,12 +250,21 @@ class CallState:
                 self._admission = breakers.get(self.key).admit()
             except CircuitOpenError as exc:
                 if self.engine.waits_for_breaker:
-                    # Like a 503 whose Retry-After is the breaker's `retry_in`; waiting sends
-                    # nothing, so it draws nothing from the retry budget.
+                    # Like a 503 whose Retry-After is the breaker's `retry_in`. Waiting sends
+                    # nothing: it draws nothing from the retry budget and no attempt from
+                    # the other failures' limits (the "circuit_open" policy bounds it).
+                    self.attempt -= 1
+                    self.breaker_waits += 1
                     refused = Failure(
                         kind="circuit_open", retry_after=exc.retry_in or None, exception=exc
                     )
-                    decision = self.failure(refused, None, log_give_up=log_give_up, budget=False)
+                    decision = self.failure(
+                        refused,
+                        None,
+                        log_give_up=log_give_up,
+                        budget=False,
+                        attempt=self.breaker_waits,
+                    )
                     if decision.retry or self.last_exception is None:
                         raise  # retry: the loop waits `decision.wait` and asks again
                     raise self.last_exception from None
@@ -351,6 +362,7 @@ class CallState:
         recoverable: bool = True,
         progressed: bool = False,
         budget: bool = True,
+        attempt: int | None = None,
     ) -> Decision:
         """Account *failure* (from an exception or a stream) and decide what to do next.
 
@@ -365,7 +377,8 @@ class CallState:
         If it is recovered, the breaker counts it as a success: the server was answering,
         the fault was on the way (a failure to recover still counts against it).
         ``budget=False``: a retry that does not draw on the retry budget (waiting for the
-        breaker sends nothing).
+        breaker sends nothing). *attempt*: the count the policy's limit applies to (the
+        call's attempts by default).
         """
         engine = self.engine
         policy = engine.table.lookup(failure)
@@ -389,7 +402,7 @@ class CallState:
             decision = decide(
                 failure,
                 policy,
-                attempt=self.attempt,
+                attempt=self.attempt if attempt is None else attempt,
                 attempts=attempts,
                 backoff=engine.backoff,
                 elapsed=elapsed,

@@ -75,7 +75,6 @@ class StreamCore:
         "on_new_response",
         "output_seen",
         "policy",
-        "recovering",
         "response_id",
         "restart_pending",
         "resumable",
@@ -99,7 +98,6 @@ class StreamCore:
         self.last_seq = starting_after
         self.output_seen = False
         self.first_event_seen = False
-        self.recovering = False
         # Set by a restart until the new response's first event: until then the consumer
         # still holds the old response's id and sequence number (an interruption reports
         # them), but neither may be used to deduplicate or to resume.
@@ -155,11 +153,12 @@ class StreamCore:
         event_type = getattr(event, "type", None)
         if not self.first_event_seen:
             self.first_event_seen = True
-            self.state.engine.stats.first_event(self.state.key, self.state.elapsed())
-        if self.recovering:
-            # Progress after a recovery: the attempt limit and deadline start over, so a
-            # long stream cut several times is resumed every time it makes progress.
-            self.recovering = False
+            state = self.state
+            state.engine.stats.first_event(state.key, state.engine.clock() - state.began)
+        if self.connection_events == 0 and self.state.attempt > 1:
+            # Progress after failures (a retried open, a resume, a restart): the attempt
+            # limit and deadline start over, so a long stream cut several times is
+            # resumed every time it makes progress.
             self.state.progress()
         if event_type == "response.created":
             response = getattr(event, "response", None)
@@ -291,7 +290,6 @@ class StreamCore:
                 elapsed_s=state.elapsed(),
             )
         )
-        self.recovering = True
         if mode == "restart":
             self.restart_pending = True
             self.resumable = False
