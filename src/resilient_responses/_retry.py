@@ -38,7 +38,7 @@ from ._events import (
     SdkRetriesDetected,
 )
 from ._policy import Backoff, Decision, ErrorPolicy, PolicyTable, decide
-from .exceptions import CircuitOpenError
+from .exceptions import CircuitOpenError, DeadlineExceededError
 from .instrumentation._pricing import CostBudget, Usage, usage_from
 from .instrumentation._stats import StatsCollector
 
@@ -265,9 +265,16 @@ class CallState:
                         budget=False,
                         attempt=self.breaker_waits,
                     )
-                    if decision.retry or self.last_exception is None:
-                        raise  # retry: the loop waits `decision.wait` and asks again
-                    raise self.last_exception from None
+                    if decision.retry:
+                        raise  # the loop waits `decision.wait` and asks again
+                    if self.last_exception is not None:
+                        raise self.last_exception from None
+                    if decision.reason == "deadline":
+                        # Nothing was ever sent: the call ran out of time waiting.
+                        raise DeadlineExceededError(
+                            self.engine.deadline or 0.0, self.engine.clock() - self.began
+                        ) from exc
+                    raise
                 if self.last_exception is None:
                     self._end_failed(exc, defer=not log_give_up)
                     raise

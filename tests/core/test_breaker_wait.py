@@ -83,7 +83,7 @@ def test_waiting_never_sleeps_past_the_deadline() -> None:
     assert "(deadline)" in "\n".join(info.value.__notes__)
 
 
-def test_waiting_without_any_sdk_error_raises_circuit_open_at_the_deadline() -> None:
+def test_waiting_without_any_sdk_error_raises_deadline_exceeded() -> None:
     fake = FakeResponsesAPI()
     fake.plan([Fault.status(503)])
     client, _time = _client(
@@ -91,9 +91,11 @@ def test_waiting_without_any_sdk_error_raises_circuit_open_at_the_deadline() -> 
     )
     with pytest.raises(openai.InternalServerError):
         client.responses.create(model=MODEL, input="hi")  # opens the breaker for 10 s
-    with pytest.raises(rr.CircuitOpenError) as info:
+    with pytest.raises(rr.DeadlineExceededError) as info:
         client.responses.create(model=MODEL, input="hi")  # 10 s > the 2 s deadline
-    assert info.value.retry_in > 2.0
+    assert info.value.deadline == 2.0
+    assert isinstance(info.value.__cause__, rr.CircuitOpenError)
+    assert info.value.__cause__.retry_in > 2.0
     assert len(fake.requests) == 1
 
 
