@@ -11,6 +11,7 @@ seeing the SDK's precise overloads, while the typed helpers below do the routing
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -138,6 +139,50 @@ def _resilience_of(client: Any) -> Resilience:
     return resilience
 
 
+# -- routed methods ---------------------------------------------------------------------
+
+
+def _routed(base: type, name: str, *, model: bool = False) -> Callable[..., Any]:
+    """A method that runs the SDK's ``base.name`` through the client's ``Resilience``.
+
+    *model*: the call names a model (part of the breaker key).
+    """
+    sdk_method = getattr(base, name)
+
+    @functools.wraps(sdk_method)
+    def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = self._client
+        return route_sync(
+            client._resilience,
+            client,
+            sdk_method.__get__(self),
+            args,
+            kwargs,
+            kwargs.get("model") if model else None,
+        )
+
+    return routed
+
+
+def _arouted(base: type, name: str, *, model: bool = False) -> Callable[..., Any]:
+    """The async twin of :func:`_routed`."""
+    sdk_method = getattr(base, name)
+
+    @functools.wraps(sdk_method)
+    async def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = self._client
+        return await route_async(
+            client._resilience,
+            client,
+            sdk_method.__get__(self),
+            args,
+            kwargs,
+            kwargs.get("model") if model else None,
+        )
+
+    return routed
+
+
 # -- sync ------------------------------------------------------------------------------
 
 
@@ -145,33 +190,24 @@ class ResilientInputItems(InputItems):
     """``client.responses.input_items`` whose ``list`` (first page) is resilient."""
 
     if not TYPE_CHECKING:
-
-        def list(self, *args: Any, **kwargs: Any) -> Any:
-            return route_sync(
-                _resilience_of(self._client), self._client, super().list, args, kwargs
-            )
+        list = _routed(InputItems, "list")
 
 
 class ResilientInputTokens(InputTokens):
     """``client.responses.input_tokens`` whose ``count`` is resilient."""
 
     if not TYPE_CHECKING:
-
-        def count(self, *args: Any, **kwargs: Any) -> Any:
-            return route_sync(
-                _resilience_of(self._client),
-                self._client,
-                super().count,
-                args,
-                kwargs,
-                kwargs.get("model"),
-            )
+        count = _routed(InputTokens, "count", model=True)
 
 
 class ResilientResponses(Responses):
     """``client.responses`` with every request routed through the engine."""
 
     if not TYPE_CHECKING:
+        parse = _routed(Responses, "parse", model=True)
+        cancel = _routed(Responses, "cancel")
+        delete = _routed(Responses, "delete")
+        compact = _routed(Responses, "compact", model=True)
 
         @property
         def input_items(self) -> ResilientInputItems:
@@ -205,36 +241,6 @@ class ResilientResponses(Responses):
             from ._stream import stream_manager
 
             return stream_manager(_resilience_of(self._client), self, args, kwargs)
-
-        def parse(self, *args: Any, **kwargs: Any) -> Any:
-            return route_sync(
-                _resilience_of(self._client),
-                self._client,
-                super().parse,
-                args,
-                kwargs,
-                kwargs.get("model"),
-            )
-
-        def cancel(self, *args: Any, **kwargs: Any) -> Any:
-            return route_sync(
-                _resilience_of(self._client), self._client, super().cancel, args, kwargs
-            )
-
-        def delete(self, *args: Any, **kwargs: Any) -> Any:
-            return route_sync(
-                _resilience_of(self._client), self._client, super().delete, args, kwargs
-            )
-
-        def compact(self, *args: Any, **kwargs: Any) -> Any:
-            return route_sync(
-                _resilience_of(self._client),
-                self._client,
-                super().compact,
-                args,
-                kwargs,
-                kwargs.get("model"),
-            )
 
 
 def _adopt(target: Any, client: Any, kind: type[Any], resilience: Resilience | None) -> Resilience:
@@ -349,6 +355,7 @@ class AsyncResilientInputItems(AsyncInputItems):
             async def first_page_method(*a: Any, **kw: Any) -> Any:
                 return await method(*a, **kw)
 
+            first_page_method.__name__ = "list"
             return _ResilientAsyncPage(
                 lambda: route_async(
                     _resilience_of(client), client, first_page_method, args, dict(kwargs)
@@ -360,22 +367,17 @@ class AsyncResilientInputTokens(AsyncInputTokens):
     """``client.responses.input_tokens`` whose ``count`` is resilient."""
 
     if not TYPE_CHECKING:
-
-        async def count(self, *args: Any, **kwargs: Any) -> Any:
-            return await route_async(
-                _resilience_of(self._client),
-                self._client,
-                super().count,
-                args,
-                kwargs,
-                kwargs.get("model"),
-            )
+        count = _arouted(AsyncInputTokens, "count", model=True)
 
 
 class AsyncResilientResponses(AsyncResponses):
     """Async ``client.responses`` with every request routed through the engine."""
 
     if not TYPE_CHECKING:
+        parse = _arouted(AsyncResponses, "parse", model=True)
+        cancel = _arouted(AsyncResponses, "cancel")
+        delete = _arouted(AsyncResponses, "delete")
+        compact = _arouted(AsyncResponses, "compact", model=True)
 
         @property
         def input_items(self) -> AsyncResilientInputItems:
@@ -411,36 +413,6 @@ class AsyncResilientResponses(AsyncResponses):
             from ._stream import astream_manager
 
             return astream_manager(_resilience_of(self._client), self, args, kwargs)
-
-        async def parse(self, *args: Any, **kwargs: Any) -> Any:
-            return await route_async(
-                _resilience_of(self._client),
-                self._client,
-                super().parse,
-                args,
-                kwargs,
-                kwargs.get("model"),
-            )
-
-        async def cancel(self, *args: Any, **kwargs: Any) -> Any:
-            return await route_async(
-                _resilience_of(self._client), self._client, super().cancel, args, kwargs
-            )
-
-        async def delete(self, *args: Any, **kwargs: Any) -> Any:
-            return await route_async(
-                _resilience_of(self._client), self._client, super().delete, args, kwargs
-            )
-
-        async def compact(self, *args: Any, **kwargs: Any) -> Any:
-            return await route_async(
-                _resilience_of(self._client),
-                self._client,
-                super().compact,
-                args,
-                kwargs,
-                kwargs.get("model"),
-            )
 
 
 class AsyncResilientOpenAI(openai.AsyncOpenAI):

@@ -404,7 +404,9 @@ def demo_resilience(config: DemoConfig, logger: Any = None) -> Resilience:
     of failing at once: the outage costs time, not requests.
     """
     return Resilience(
-        attempts=6,
+        # A batch's settings: a call may meet the outage and then the chaos' 429s and
+        # 5xx in a row, so it gets 10 attempts (within the 30 s deadline).
+        attempts=10,
         deadline=30.0,
         backoff=Backoff(initial=0.1, maximum=1.0),
         breaker=BreakerConfig(fail_max=10, reset_timeout=0.5),

@@ -11,11 +11,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import tenacity
 
-from ._classify import Failure
+from ._classify import Failure, FailureKind
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -32,16 +32,7 @@ JitterMode = Literal["full", "equal", "none"]
 _JITTERS = ("full", "equal", "none")
 
 #: Failure kinds a policy can be keyed on (the other strings are OpenAI error codes).
-FAILURE_KINDS = frozenset(
-    {
-        "circuit_open",
-        "connection",
-        "timeout",
-        "stream_truncated",
-        "stream_stalled",
-        "stream_error",
-    }
-)
+FAILURE_KINDS = frozenset(get_args(FailureKind)) - {"status"}
 
 #: Error codes the server declares inside a stream, mapped to the HTTP status the same
 #: condition has outside a stream, so ``{429: ...}`` governs rate limits in both places.
