@@ -101,7 +101,14 @@ class _Stored:
     events: list[JSON]
     input_items: list[JSON]
 
-    def response(self, status: str, *, error: JSON | None = None, full: bool = False) -> JSON:
+    def response(
+        self,
+        status: str,
+        *,
+        error: JSON | None = None,
+        full: bool = False,
+        usage: JSON | None = None,
+    ) -> JSON:
         output = [_wire.message_item(self.message_id, self.text, status="completed")]
         return _wire.response_object(
             response_id=self.response_id,
@@ -111,14 +118,24 @@ class _Stored:
             status=status,
             background=self.background,
             output=output if full else [],
-            usage_value=self.usage if full else None,
+            usage_value=self.usage if full else usage,
             error=error,
         )
+
+    def failed_usage(self, cut: int) -> JSON:
+        """What a response that failed after *cut* events was billed, like the real API:
+        the whole input, and the output tokens generated before the failure."""
+        generated = sum(
+            1 for event in self.events[:cut] if event["type"] == "response.output_text.delta"
+        )
+        return _wire.usage(int(self.usage["input_tokens"]), generated)
 
     def failed_events(self, cut: int, code: str, message: str) -> list[JSON]:
         """The events up to *cut*, then ``response.failed`` in place of the rest."""
         cut = min(cut, len(self.events) - 1)
-        failed = self.response("failed", error={"code": code, "message": message})
+        failed = self.response(
+            "failed", error={"code": code, "message": message}, usage=self.failed_usage(cut)
+        )
         return [
             *self.events[:cut],
             {"type": "response.failed", "response": failed, "sequence_number": cut},
@@ -500,7 +517,9 @@ class FakeResponsesAPI:
                 stored = routed.stored
                 if stored is not None:
                     answer = stored.response(
-                        "failed", error={"code": terminal.code, "message": terminal.message}
+                        "failed",
+                        error={"code": terminal.code, "message": terminal.message},
+                        usage=stored.failed_usage(len(stored.events)),
                     )
             elif terminal.kind == "reset":
                 body_cut = "reset"
