@@ -64,9 +64,8 @@ class RetryBudgetState:
     def _bucket(self, now: float) -> list[float]:
         second = int(now)
         oldest = second - self._size + 1
-        if len(self._buckets) >= self._size or any(s < oldest for s in self._buckets):
-            for stale in [s for s in self._buckets if s < oldest]:
-                del self._buckets[stale]
+        for stale in [s for s in self._buckets if s < oldest]:
+            del self._buckets[stale]
         bucket = self._buckets.get(second)
         if bucket is None:
             bucket = self._buckets[second] = [0.0, 0.0]

@@ -211,8 +211,6 @@ class Resilience:
         operation: str | None = None,
     ) -> CallState:
         """Start the bookkeeping of one call (used by the client proxies and streams)."""
-        if self.cost_budget is not None:
-            self.cost_budget.check()
         return CallState(
             self._engine, key, model, via_client=via_client, stream=stream, operation=operation
         )

@@ -149,6 +149,7 @@ class CallState:
         "breaker_waits",
         "decision",
         "engine",
+        "finished",
         "history",
         "idempotency_key",
         "inspect_result",
@@ -180,6 +181,7 @@ class CallState:
         self.start = self.began = engine.clock()
         self.history: list[tuple[Failure, float | None]] = []
         self.decision: Decision | None = None
+        self.finished = False
         self.last_exception: BaseException | None = None
         self._admission: Admission | None = None
         self._deferred: tuple[BaseException | None] | None = None
@@ -214,7 +216,10 @@ class CallState:
         usage: Usage | None = None,
     ) -> None:
         """The call is over: count it (with the usage of its final answer), close its
-        spans."""
+        spans. Only the first call counts."""
+        if self.finished:
+            return
+        self.finished = True
         engine = self.engine
         engine.stats.call_done(
             self.key,
@@ -242,6 +247,9 @@ class CallState:
         ``log_give_up=False``: when the breaker refuses, the caller logs the end of the
         call itself and then calls :meth:`finish_deferred`.
         """
+        budget = self.engine.cost_budget
+        if budget is not None:
+            budget.check()  # a spent hard budget: BudgetExceededError, nothing sent
         self.attempt += 1
         self.decision = None
         breakers = self.engine.breakers
@@ -347,17 +355,22 @@ class CallState:
             admission, self._admission = self._admission, None
             if admission is not None:
                 admission.record(None)
-            if self.attempt > 0:
-                self.finish(ok=False, error=exc)
+            self.finish(ok=False, error=exc)
             return None
         return self.failure(failure, exc)
 
-    def abandon(self) -> None:
-        """The consumer left a stream early: release the attempt, count no failure."""
+    def abandon(self, error: BaseException | None = None) -> None:
+        """The caller left before the call ended: release the attempt (the breaker learns
+        nothing) and end the call: a success when the consumer simply stopped (closed a
+        stream, ``GeneratorExit``), a failure when *error* is on its way out
+        (cancellation during a wait, the caller's own bug)."""
         admission, self._admission = self._admission, None
         if admission is not None:
             admission.record(None)
-            self.finish(ok=True)
+        if isinstance(error, GeneratorExit):
+            error = None
+        if self._deferred is None:
+            self.finish(ok=error is None, error=error)
 
     def failure(
         self,
@@ -569,26 +582,36 @@ def run_sync(state: CallState, fn: Callable[[CallState], T]) -> T:
     tenacity drives the loop, with :func:`decide` as its ``retry`` and ``wait``.
     """
     try:
-        return _once(state, fn)
-    except Exception:
-        if not state.tenacity_retry(None):
-            raise
-    state.engine.do_sleep(state.tenacity_wait(None))
-    for attempt in tenacity.Retrying(sleep=state.engine.do_sleep, **_retrying(state)):
-        with attempt:
+        try:
             return _once(state, fn)
-    raise AssertionError("unreachable")  # pragma: no cover
+        except Exception:
+            if not state.tenacity_retry(None):
+                raise
+        state.engine.do_sleep(state.tenacity_wait(None))
+        for attempt in tenacity.Retrying(sleep=state.engine.do_sleep, **_retrying(state)):
+            with attempt:
+                return _once(state, fn)
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        if not state.finished:  # left while waiting between attempts (cancelled)
+            state.abandon(sys.exc_info()[1])
 
 
 async def run_async(state: CallState, fn: Callable[[CallState], Awaitable[T]]) -> T:
     """The async twin of :func:`run_sync`."""
     try:
-        return await _aonce(state, fn)
-    except Exception:
-        if not state.tenacity_retry(None):
-            raise
-    await state.engine.do_asleep(state.tenacity_wait(None))
-    async for attempt in tenacity.AsyncRetrying(sleep=state.engine.do_asleep, **_retrying(state)):
-        with attempt:
+        try:
             return await _aonce(state, fn)
-    raise AssertionError("unreachable")  # pragma: no cover
+        except Exception:
+            if not state.tenacity_retry(None):
+                raise
+        await state.engine.do_asleep(state.tenacity_wait(None))
+        async for attempt in tenacity.AsyncRetrying(
+            sleep=state.engine.do_asleep, **_retrying(state)
+        ):
+            with attempt:
+                return await _aonce(state, fn)
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        if not state.finished:
+            state.abandon(sys.exc_info()[1])

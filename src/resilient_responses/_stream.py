@@ -17,6 +17,8 @@ read, close. They keep the SDK stream's surface (iteration, ``with``, ``close()`
 from __future__ import annotations
 
 import functools
+import sys
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
@@ -68,7 +70,7 @@ class StreamCore:
     """
 
     __slots__ = (
-        "connection_events",
+        "connection_progress",
         "deliver_count",
         "first_event_seen",
         "last_seq",
@@ -78,6 +80,7 @@ class StreamCore:
         "response_id",
         "restart_pending",
         "resumable",
+        "resuming",
         "state",
         "text",
     )
@@ -103,7 +106,11 @@ class StreamCore:
         # them), but neither may be used to deduplicate or to resume.
         self.restart_pending = False
         self.deliver_count = 0
-        self.connection_events = 0  # new events delivered by the current connection
+        # The current connection delivered something new: output, or any event of a
+        # resume. Lifecycle events of a fresh response are not progress: a server that
+        # cuts every stream after `response.created` must still exhaust the attempts.
+        self.connection_progress = False
+        self.resuming = False
         self.text: list[str] = []
         self.on_new_response: Callable[[], None] | None = None
 
@@ -122,7 +129,8 @@ class StreamCore:
         waited); mid-stream the consumer gets a :class:`StreamInterruptedError` instead.
         """
         state = self.state
-        self.connection_events = 0
+        self.connection_progress = False
+        self.resuming = self.can_resume()
         try:
             state.begin(log_give_up=not self.deliver_count)
         except (CircuitOpenError, openai.APIError) as exc:
@@ -155,11 +163,6 @@ class StreamCore:
             self.first_event_seen = True
             state = self.state
             state.engine.stats.first_event(state.key, state.engine.clock() - state.began)
-        if self.connection_events == 0 and self.state.attempt > 1:
-            # Progress after failures (a retried open, a resume, a restart): the attempt
-            # limit and deadline start over, so a long stream cut several times is
-            # resumed every time it makes progress.
-            self.state.progress()
         if event_type == "response.created":
             response = getattr(event, "response", None)
             self.response_id = getattr(response, "id", None) or self.response_id
@@ -167,6 +170,12 @@ class StreamCore:
                 self.resumable = True
         if event_type in _DECLARED:
             return "declared"
+        if not self.connection_progress and (self.resuming or event_type not in LIFECYCLE_EVENTS):
+            self.connection_progress = True
+            if self.state.attempt > 1:
+                # Progress after failures: the attempt limit and deadline start over,
+                # so a long stream cut several times is resumed every time it moves on.
+                self.state.progress()
         if isinstance(seq, int):
             self.last_seq = seq
         if event_type not in LIFECYCLE_EVENTS:
@@ -176,7 +185,6 @@ class StreamCore:
                 if isinstance(delta, str):
                     self.text.append(delta)
         self.deliver_count += 1
-        self.connection_events += 1
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
 
     def finish_ok(self, event: Any) -> None:
@@ -234,15 +242,16 @@ class StreamCore:
         state.finish_deferred()
         return None
 
-    def on_fault(self, failure: Failure, exc: BaseException | None) -> tuple[Mode, float]:
-        """A transport fault mid-stream: returns (mode, wait) or raises the interruption."""
+    def on_fault(self, failure: Failure, exc: BaseException | None) -> float:
+        """A transport fault mid-stream: the wait before recovering, or raises the
+        interruption."""
         mode = self._mode(declared=False)
         decision = self._decide(
-            failure, exc, recoverable=mode is not None, progressed=self.connection_events > 0
+            failure, exc, recoverable=mode is not None, progressed=self.connection_progress
         )
         if decision is not None and mode is not None:
             self._recovered(mode, failure, decision)
-            return mode, decision
+            return decision
         raise self._interrupted(failure, exc)
 
     def on_open_error(self, exc: BaseException) -> float:
@@ -327,7 +336,7 @@ class StreamCore:
         return error
 
 
-def _stream_failure(exc: BaseException, policy: StreamPolicy) -> Failure | None:
+def _stream_failure(exc: BaseException) -> Failure | None:
     """Mid-stream, a read timeout is a stall and a dropped connection a cut."""
     failure = classify(exc)
     if failure is None:
@@ -436,6 +445,9 @@ class ResilientStream(Generic[E]):
         self._closed = False
         self._open_with_retries()
         self._iterator: Generator[E, None, None] = self._events()
+        # Dropped without being read or closed: still release the breaker admission and
+        # end the call (a generator that never started runs no `finally`).
+        weakref.finalize(self, core.state.abandon)
 
     # The SDK stream's surface ------------------------------------------------------------
 
@@ -489,27 +501,37 @@ class ResilientStream(Generic[E]):
 
     def _open_with_retries(self) -> None:
         core = self._core
+        try:
+            self._open_loop(core)
+        finally:
+            if self._raw is None:  # interrupted while waiting to retry the open
+                core.state.abandon(sys.exc_info()[1])
+
+    def _open_loop(self, core: StreamCore) -> None:
         while True:
             wait = core.begin_open()
-            if wait is not None:
-                core.state.engine.do_sleep(wait)
-                continue
-            try:
-                self._raw = self._opener(core)
-                return
-            except _OPEN_ERRORS as exc:
-                wait = core.on_open_error(exc)
+            if wait is None:
+                accounted = False
+                try:
+                    self._raw = self._opener(core)
+                    return
+                except _OPEN_ERRORS as exc:
+                    accounted = True
+                    wait = core.on_open_error(exc)
+                finally:
+                    if self._raw is None and not accounted:
+                        # Not ours (cancellation, a bad argument): release the attempt.
+                        core.state.failed(sys.exc_info()[1])
             core.state.engine.do_sleep(wait)
 
     def _recover(self, failure: Failure, exc: BaseException | None) -> None:
         self._close_raw()
-        _mode, wait = self._core.on_fault(failure, exc)
+        wait = self._core.on_fault(failure, exc)
         self._core.state.engine.do_sleep(wait)
         self._open_with_retries()
 
     def _events(self) -> Generator[E, None, None]:
         core = self._core
-        policy = core.policy
         try:
             while True:
                 raw_iter = iter(self._raw)
@@ -520,7 +542,7 @@ class ResilientStream(Generic[E]):
                         self._recover(Failure(kind="stream_truncated"), None)
                         break
                     except _TRANSPORT_ERRORS as exc:
-                        failure = _stream_failure(exc, policy)
+                        failure = _stream_failure(exc)
                         if failure is None:
                             raise
                         self._recover(failure, exc)
@@ -544,9 +566,10 @@ class ResilientStream(Generic[E]):
                     yield event
         finally:
             self._close_raw()
-            # Left by the consumer (a `break`, garbage collection): release the breaker
-            # admission; a no-op when the stream already ended or failed.
-            self._core.state.abandon()
+            # Left by the consumer (a `break`, garbage collection) or by an error that is
+            # not ours: release the breaker admission and end the call; a no-op when the
+            # stream already ended or failed.
+            self._core.state.abandon(sys.exc_info()[1])
 
 
 # -- the async shell ------------------------------------------------------------------
@@ -562,6 +585,7 @@ class AsyncResilientStream(Generic[E]):
         self._last_response: httpx2.Response = cast(httpx2.Response, None)
         self._closed = False
         self._iterator: AsyncGenerator[E, None] = self._events()
+        weakref.finalize(self, core.state.abandon)
 
     @property
     def response(self) -> httpx2.Response:
@@ -609,27 +633,33 @@ class AsyncResilientStream(Generic[E]):
 
     async def open_with_retries(self) -> None:
         core = self._core
-        while True:
-            wait = core.begin_open()
-            if wait is not None:
+        try:
+            while True:
+                wait = core.begin_open()
+                if wait is None:
+                    accounted = False
+                    try:
+                        self._raw = await self._opener(core)
+                        return
+                    except _OPEN_ERRORS as exc:
+                        accounted = True
+                        wait = core.on_open_error(exc)
+                    finally:
+                        if self._raw is None and not accounted:
+                            core.state.failed(sys.exc_info()[1])
                 await core.state.engine.do_asleep(wait)
-                continue
-            try:
-                self._raw = await self._opener(core)
-                return
-            except _OPEN_ERRORS as exc:
-                wait = core.on_open_error(exc)
-            await core.state.engine.do_asleep(wait)
+        finally:
+            if self._raw is None:  # cancelled while waiting to retry the open
+                core.state.abandon(sys.exc_info()[1])
 
     async def _recover(self, failure: Failure, exc: BaseException | None) -> None:
         await self._close_raw()
-        _mode, wait = self._core.on_fault(failure, exc)
+        wait = self._core.on_fault(failure, exc)
         await self._core.state.engine.do_asleep(wait)
         await self.open_with_retries()
 
     async def _events(self) -> AsyncGenerator[E, None]:
         core = self._core
-        policy = core.policy
         try:
             while True:
                 raw_iter = self._raw.__aiter__()
@@ -640,7 +670,7 @@ class AsyncResilientStream(Generic[E]):
                         await self._recover(Failure(kind="stream_truncated"), None)
                         break
                     except _TRANSPORT_ERRORS as exc:
-                        failure = _stream_failure(exc, policy)
+                        failure = _stream_failure(exc)
                         if failure is None:
                             raise
                         await self._recover(failure, exc)
@@ -664,7 +694,7 @@ class AsyncResilientStream(Generic[E]):
                     yield event
         finally:
             await self._close_raw()
-            self._core.state.abandon()
+            self._core.state.abandon(sys.exc_info()[1])
 
 
 # -- entry points used by the drop-in clients -----------------------------------------
@@ -893,21 +923,20 @@ class _GeneratorWatch:
     def fault(self, exc: BaseException | None) -> float:
         """A failure before or after the first item: the wait before a retry, or raise."""
         core = self.core
-        if exc is not None:
-            failure = classify(exc)
-            if failure is None:
-                raise exc
-        else:
+        if exc is None:  # events without a terminal one (only after the first item)
             failure = Failure(kind="stream_truncated")
-        if self.items == 0:
-            # Nothing was yielded: an SDK error is re-raised as for calls; a truncation
-            # (no exception) becomes an interruption, logged as one.
-            decision = core.state.failure(failure, exc, log_give_up=exc is not None)
+        else:
+            classified = classify(exc)
+            if classified is None:
+                raise exc
+            failure = classified
+        if exc is not None and self.items == 0:
+            # Nothing was yielded: retried as a call would be, the SDK error re-raised
+            # when it is not.
+            decision = core.state.failure(failure, exc)
             if decision.retry:
                 return decision.wait
-            if exc is not None:
-                raise exc
-            raise core._interrupted(failure, None)
+            raise exc
         # After the first item a retry would replay it: never.
         core._decide(failure, exc, recoverable=False)
         raise core._interrupted(failure, exc)
@@ -948,8 +977,8 @@ def decorate_generator(
             finally:
                 gen.close()
                 if not ended:
-                    # The consumer left (or a fault was raised): nothing more is known.
-                    watch.core.state.abandon()
+                    # The consumer left, or an error is on its way out.
+                    watch.core.state.abandon(sys.exc_info()[1])
             if wait is None:
                 if watch.events and not watch.terminal:
                     wait = watch.fault(None)
@@ -993,7 +1022,7 @@ def decorate_async_generator(
             finally:
                 await gen.aclose()
                 if not ended:
-                    watch.core.state.abandon()
+                    watch.core.state.abandon(sys.exc_info()[1])
             if wait is None:
                 if watch.events and not watch.terminal:
                     wait = watch.fault(None)

@@ -81,7 +81,10 @@ async def test_async_cancelling_the_consumer_task_raises_cancelled_and_leaks_not
     assert len(got) == 3
     assert fake.open_streams == 0
     total = client.resilience.stats().total
-    assert (total.failures, total.interruptions, total.restarts) == (0, 0, 0)
+    # The call ended with an error (the cancellation): counted once, as a failure; it is
+    # no interruption, and the breaker learned nothing from it.
+    assert (total.calls, total.failures, total.interruptions, total.restarts) == (1, 1, 0, 0)
+    assert client.resilience.breaker_state(f"{client.base_url} {MODEL}") == "closed"
 
 
 async def test_async_cancelling_during_a_recovery_wait_is_not_converted() -> None:
