@@ -369,7 +369,9 @@ class CallState:
             admission.record(None)
         if isinstance(error, GeneratorExit):
             error = None
-        if self._deferred is None:
+        if self._deferred is not None:
+            self.finish_deferred()  # a give-up whose logging was left to the caller
+        else:
             self.finish(ok=error is None, error=error)
 
     def failure(

@@ -29,7 +29,7 @@ from openai import NOT_GIVEN
 from ._classify import TERMINAL_EVENTS, Failure, classify
 from ._events import GaveUp, StreamInterrupted, StreamRecovered
 from ._retry import CallState
-from .exceptions import CircuitOpenError, StreamInterruptedError
+from .exceptions import CircuitOpenError, DeadlineExceededError, StreamInterruptedError
 
 if TYPE_CHECKING:
     from ._core import Resilience
@@ -133,7 +133,7 @@ class StreamCore:
         self.resuming = self.can_resume()
         try:
             state.begin(log_give_up=not self.deliver_count)
-        except (CircuitOpenError, openai.APIError) as exc:
+        except (CircuitOpenError, DeadlineExceededError, openai.APIError) as exc:
             if isinstance(exc, CircuitOpenError) and state.tenacity_retry(None):
                 return state.tenacity_wait(None)
             if not self.deliver_count:

@@ -90,3 +90,30 @@ def test_a_stream_dropped_unread_ends_its_call_and_frees_its_probe() -> None:
     gc.collect()
     assert client.responses.create(model=MODEL, input="hi").status == "completed"
     assert resilience.stats().total.calls == 3
+
+
+def test_a_stream_out_of_time_waiting_for_the_breaker_mid_stream_is_interrupted_once() -> None:
+    """Mid-stream, a waiting breaker that cannot reopen within the deadline interrupts the
+    stream (with what was delivered) and ends the call exactly once."""
+    fake = FakeResponsesAPI()
+    time = VirtualClock()
+    resilience = rr.Resilience(
+        sleep=time.sleep,
+        clock=time.clock,
+        deadline=5.0,
+        breaker=rr.BreakerConfig(fail_max=1, reset_timeout=60.0),
+        policies={"circuit_open": rr.ErrorPolicy(attempts=10)},
+    )
+    client = rr.ResilientOpenAI(fake.client(), resilience=resilience)
+    # A cut after the lifecycle events of a plain stream opens the breaker for 60 s; the
+    # restart would have to wait longer than the 5 s deadline.
+    fake.plan([Fault.reset(after_events=2)])
+    stream = client.responses.create(model=MODEL, input="hi", stream=True)
+    with pytest.raises(rr.StreamInterruptedError) as info:
+        list(stream)
+    assert isinstance(info.value.__cause__, openai.APIConnectionError)
+    assert info.value.last_sequence_number == 1
+    total = resilience.stats().total
+    assert (total.calls, total.failures, total.interruptions) == (1, 1, 1)
+    assert len(fake.requests) == 1
+    assert time.slept <= 5.0
