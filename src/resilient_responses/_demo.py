@@ -323,19 +323,31 @@ async def _consume(stream: Any, seen: _Seen) -> None:
 Runner = Callable[[int, Kind, CallOutcome, str], Awaitable[None]]
 
 
+async def _send(
+    client: openai.AsyncOpenAI,
+    index: int,
+    kind: Kind,
+    outcome: CallOutcome,
+    expected: str,
+    seen: _Seen,
+) -> None:
+    """One request: a call judged on its response, or a stream consumed into *seen*."""
+    if kind == "call":
+        response = await client.responses.create(**_request(index, kind))
+        _judge_call(outcome, response, expected)
+        return
+    stream = await client.responses.create(**_request(index, kind))
+    async with stream:
+        await _consume(stream, seen)
+
+
 def _sdk_runner(client: openai.AsyncOpenAI) -> Runner:
     """The SDK (raw, or the drop-in client): one request, consumed once."""
 
     async def run(index: int, kind: Kind, outcome: CallOutcome, expected: str) -> None:
         seen = _Seen()
         try:
-            if kind == "call":
-                response = await client.responses.create(**_request(index, kind))
-                _judge_call(outcome, response, expected)
-                return
-            stream = await client.responses.create(**_request(index, kind))
-            async with stream:
-                await _consume(stream, seen)
+            await _send(client, index, kind, outcome, expected, seen)
         except (openai.OpenAIError, ValueError) as exc:
             outcome.error, outcome.detail = type(exc).__name__, _short(exc)
         if kind != "call":
@@ -366,13 +378,7 @@ def _naive_runner(client: openai.AsyncOpenAI, config: DemoConfig) -> Runner:
                 reraise=True,
             ):
                 with attempt:
-                    if kind == "call":
-                        response = await client.responses.create(**_request(index, kind))
-                        _judge_call(outcome, response, expected)
-                        return
-                    stream = await client.responses.create(**_request(index, kind))
-                    async with stream:
-                        await _consume(stream, seen)
+                    await _send(client, index, kind, outcome, expected, seen)
         except (openai.OpenAIError, ValueError) as exc:
             outcome.error, outcome.detail = type(exc).__name__, _short(exc)
         if kind != "call":

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import httpx2
+import openai
 import tenacity
 
 from ._breaker import Admission, BreakerRegistry
@@ -539,6 +541,12 @@ class _DeclaredFailure(Exception):
     """Internal: the answer declared a failure that will be retried. Never escapes."""
 
 
+#: What an attempt can raise with a retry decided: every exception `classify` knows (SDK
+#: and httpx errors, our CircuitOpenError while waiting for the breaker) and a declared
+#: failure. Anything else passes through untouched.
+_MAY_RETRY = (openai.OpenAIError, httpx2.HTTPError, _DeclaredFailure)
+
+
 def _once(state: CallState, fn: Callable[[CallState], T]) -> T:
     state.begin()
     done = False
@@ -586,7 +594,7 @@ def run_sync(state: CallState, fn: Callable[[CallState], T]) -> T:
     try:
         try:
             return _once(state, fn)
-        except Exception:
+        except _MAY_RETRY:
             if not state.tenacity_retry(None):
                 raise
         state.engine.do_sleep(state.tenacity_wait(None))
@@ -604,7 +612,7 @@ async def run_async(state: CallState, fn: Callable[[CallState], Awaitable[T]]) -
     try:
         try:
             return await _aonce(state, fn)
-        except Exception:
+        except _MAY_RETRY:
             if not state.tenacity_retry(None):
                 raise
         await state.engine.do_asleep(state.tenacity_wait(None))
