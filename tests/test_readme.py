@@ -55,3 +55,21 @@ def test_readme_testing_section_is_the_one_in_docs() -> None:
     start, end = "<!-- readme:start -->", "<!-- readme:end -->"
     section = docs[docs.index(start) : docs.index(end) + len(end)]
     assert section in README.read_text(encoding="utf-8")
+
+
+def test_quick_start_is_two_commands_and_ci_runs_the_same_test_command() -> None:
+    """The Quick start's two commands: the demo (a console script this package declares)
+    and the tests, whose command `.ci/run` runs verbatim."""
+    text = README.read_text(encoding="utf-8")
+    quick = text[text.index("## Quick start") : text.index("## Three ways in")]
+    commands = re.findall(r"^```bash\n(.*?)\n```", quick, re.DOTALL | re.MULTILINE)
+    assert len(commands) == 2
+    demo, tests = commands
+    assert demo.endswith(".venv/bin/resilient-responses demo")
+    assert 'resilient-responses = "resilient_responses._cli:main"' in (
+        README.parent / "pyproject.toml"
+    ).read_text(encoding="utf-8")
+    test_command = tests.rsplit("&& .venv/bin/", 1)[1]
+    assert test_command == "python -m pytest -q"
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"\n{test_command}\n" in ci
