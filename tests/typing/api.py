@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import openai
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseStreamEvent
 from typing_extensions import assert_type
 
 import resilient_responses as rr
@@ -27,7 +27,7 @@ from resilient_responses import (
     classify,
     resilient,
 )
-from resilient_responses.testing import FakeResponsesAPI, Fault, set_testing
+from resilient_responses.testing import FakeResponsesAPI, Fault, VirtualClock, set_testing
 
 
 async def _decorators_preserve_signatures() -> None:
@@ -127,3 +127,24 @@ def _awaitable_is_typed(f: Callable[[], Awaitable[int]]) -> None:
         return await policy.acall(f)
 
     del run
+
+
+def _observability(client: rr.ResilientOpenAI) -> None:
+    resilience = Resilience(
+        prices=rr.PriceTable(),
+        cost_budget=rr.CostBudget(hourly=5.0, daily=50.0),
+        tracers=[rr.OpenTelemetryTracer()],
+    )
+    stats = resilience.stats()
+    assert_type(stats.total.calls, int)
+    assert_type(stats.total.cost_usd, float)
+    assert_type(stats.as_dict(), dict[str, Any])
+    router = rr.EventRouter()
+    guard = rr.StreamGuard(lambda text: "flagged" if "x" in text else None, every_chars=50)
+    stream = client.responses.create(model="gpt-5-mini", input="hi", stream=True)
+    for event in guard.iter(stream, client=client):
+        assert_type(event, ResponseStreamEvent)
+    summary = router.run(client.responses.create(model="gpt-5-mini", input="hi", stream=True))
+    assert_type(summary.total, int)
+    clock = VirtualClock()
+    Resilience(clock=clock.clock, sleep=clock.sleep)
