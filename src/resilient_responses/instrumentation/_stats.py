@@ -312,13 +312,17 @@ class StatsCollector:
         """
         seconds = _seconds(elapsed_s)
         with self._lock:
-            state = self._state(key)
-            if ok:
-                state.successes += 1
-            else:
-                state.failures += 1
-            if seconds is not None:
-                state.latency.add(seconds)
+            self._end(self._state(key), ok, seconds)
+
+    @staticmethod
+    def _end(state: _KeyState, ok: bool, seconds: float | None) -> None:
+        # Lock held.
+        if ok:
+            state.successes += 1
+        else:
+            state.failures += 1
+        if seconds is not None:
+            state.latency.add(seconds)
 
     def first_event(self, key: str, seconds: float) -> None:
         """Time from sending a stream request to its first event."""
@@ -373,12 +377,7 @@ class StatsCollector:
             state.attempts += attempts
             if attempts > 1:
                 state.retries += attempts - 1
-            if ok:
-                state.successes += 1
-            else:
-                state.failures += 1
-            if seconds is not None:
-                state.latency.add(seconds)
+            self._end(state, ok, seconds)
             if usage is not None:
                 self._add_usage(state, model, usage, atto, priced, wasted=False)
         return _atto_to_float(atto)
