@@ -59,7 +59,7 @@ from resilient_responses import (
     ResilientOpenAI,
     StreamPolicy,
 )
-from resilient_responses._demo import expected_text, text_for_body
+from resilient_responses.cli._demo import expected_text, text_for_body
 from resilient_responses.testing import Chaos, FakeResponsesAPI, Fault
 
 HOST = "127.0.0.1"

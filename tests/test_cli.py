@@ -3,6 +3,7 @@ loopback-only addresses, and the benchmark smoke run."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from resilient_responses._cli import build_parser, main
+from resilient_responses.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,8 +94,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
 
 
 def _sources() -> list[Path]:
-    files = [ROOT / "src" / "resilient_responses" / "_demo.py"]
-    files += [ROOT / "src" / "resilient_responses" / "_cli.py"]
+    files = sorted((ROOT / "src" / "resilient_responses" / "cli").rglob("*.py"))
     files += sorted((ROOT / "benchmarks").rglob("*.py"))
     return files
 
@@ -142,3 +142,61 @@ def test_benchmarks_quick_run_exits_zero() -> None:
     results = json.loads(proc.stdout)
     assert results["outage"]["raw_sdk"]["requests_per_call"] == 3.0
     assert results["goodput"]["lib_background"]["duplicated_text"] == 0
+
+
+_BLOCK_RICH = """
+import importlib.abc, sys
+class _NoRich(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "rich" or name.startswith("rich."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, _NoRich())
+import importlib.util
+_real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "rich" else _real(name, *a)
+from resilient_responses.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_demo_without_the_demo_extra_names_it_in_one_line_and_exits_2() -> None:
+    """No rich: ``demo`` prints one line naming the extra to install, never a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _BLOCK_RICH, "demo", "--requests", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "resilient-responses[demo]" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_json_needs_no_rich() -> None:
+    """``demo --json`` runs to the end without rich installed and prints valid JSON."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _BLOCK_RICH,
+            "demo",
+            "--requests",
+            "6",
+            "--concurrency",
+            "3",
+            "--outage-seconds",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["config"]["requests"] == 6
+    assert "Traceback" not in proc.stderr

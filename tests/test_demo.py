@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from resilient_responses._cli import main
-from resilient_responses._demo import (
+from resilient_responses.cli import main
+from resilient_responses.cli._demo import (
     DemoConfig,
     OutageChaos,
     expected_text,

@@ -1,5 +1,5 @@
 """``python -m resilient_responses``: the same as the ``resilient-responses`` command."""
 
-from resilient_responses._cli import main
+from resilient_responses.cli import main
 
 raise SystemExit(main())

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import openai
 
-from . import (
+from .. import (
     AsyncResilientOpenAI,
     Backoff,
     BreakerConfig,
@@ -38,7 +38,7 @@ from . import (
     Resilience,
     StreamPolicy,
 )
-from .testing import Chaos, FakeResponsesAPI, Fault, RecordedRequest
+from ..testing import Chaos, FakeResponsesAPI, Fault, RecordedRequest
 
 __all__ = [
     "CONTENDERS",

@@ -9,7 +9,9 @@ until interrupted, for trying your own code against it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -52,7 +54,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
-    from .testing import Chaos
+    from ..testing import Chaos
 
     parser = argparse.ArgumentParser(
         prog="resilient-responses",
@@ -115,7 +117,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _consoles(json_mode: bool) -> tuple[Any, Any]:
+_DEMO_HINT = (
+    "resilient-responses demo needs the 'demo' extra ({missing} is not installed): "
+    "pip install 'resilient-responses[demo]'"
+)
+
+
+def _missing(*modules: str) -> str | None:
+    """The first of *modules* that cannot be imported, or ``None``."""
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
+
+
+class _PlainConsole:
+    """What the demo needs of a rich ``Console`` when rich is absent (``--json``)."""
+
+    def print(self, message: str, **_: Any) -> None:
+        sys.stderr.write(re.sub(r"\[/?[a-z ]+\]", "", message) + "\n")
+
+
+def _consoles(plain_ok: bool) -> tuple[Any, Any]:
+    if plain_ok and _missing("rich") is not None:
+        return _PlainConsole(), _PlainConsole()
     from rich.console import Console
 
     # Progress and notes go to stderr, so --json leaves stdout machine-readable.
@@ -123,6 +148,15 @@ def _consoles(json_mode: bool) -> tuple[Any, Any]:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # The fake is served over real HTTP (uvicorn, starlette); the table needs rich, --json not.
+    missing = _missing("uvicorn", "starlette", *(() if args.json else ("rich",)))
+    if missing is not None and not args.live:
+        sys.stderr.write(_DEMO_HINT.format(missing=missing) + "\n")
+        return 2
+    if missing == "rich":
+        sys.stderr.write(_DEMO_HINT.format(missing=missing) + "\n")
+        return 2
+
     from ._demo import LABELS, DemoConfig, render_table, run_demo, run_live
 
     out, err = _consoles(args.json)
@@ -140,7 +174,7 @@ def _demo(args: argparse.Namespace) -> int:
             seed=args.seed,
             outage_seconds=args.outage_seconds,
         )
-        if args.no_progress:
+        if args.no_progress or isinstance(err, _PlainConsole):
             report = run_demo(config)
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -195,9 +229,9 @@ def _print_acceptance(console: Any, report: dict[str, Any]) -> None:
 
 
 def _serve_fake(args: argparse.Namespace) -> int:
-    from .testing._server import run_server
+    from ..testing._server import run_server
 
-    _, err = _consoles(False)
+    _, err = _consoles(True)
     if args.host not in _LOOPBACK:
         err.print(f"[yellow]warning:[/yellow] serving on {args.host}, not only on loopback")
     err.print(
