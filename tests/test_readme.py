@@ -66,7 +66,7 @@ def test_quick_start_is_two_commands_and_ci_runs_the_same_test_command() -> None
     assert len(commands) == 2
     demo, tests = commands
     assert demo.endswith(".venv/bin/resilient-responses demo")
-    assert 'resilient-responses = "resilient_responses._cli:main"' in (
+    assert 'resilient-responses = "resilient_responses.cli:main"' in (
         README.parent / "pyproject.toml"
     ).read_text(encoding="utf-8")
     test_command = tests.rsplit("&& .venv/bin/", 1)[1]

@@ -12,6 +12,7 @@ from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
 from ._guard import StreamGuard, amoderation_check, moderation_check
 from ._policy import Backoff, ErrorPolicy
+from ._store import MemoryStore
 from ._stream_policy import StreamPolicy
 from .exceptions import (
     BudgetExceededError,
@@ -35,6 +36,7 @@ __all__ = [
     "EventRouter",
     "Failure",
     "GuardTripped",
+    "MemoryStore",
     "OpenTelemetryTracer",
     "PriceTable",
     "Resilience",

@@ -23,18 +23,18 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import pybreaker
 
+from ._backends import Admission, BreakerState, StateListener
 from ._policy import _check_attempts, _check_seconds
 from .exceptions import CircuitOpenError
 
-__all__ = ["Admission", "BreakerConfig", "BreakerRegistry", "KeyedBreaker"]
+__all__ = ["BreakerConfig", "KeyedBreaker", "MemoryBreakers"]
 
 StorageFactory = Callable[[str], Any]
 KeyFunc = Callable[..., str]
-StateListener = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +98,6 @@ class _Listener(pybreaker.CircuitBreakerListener):
         self._on_change(self._key, old, new_state.name)
 
 
-class Admission:
-    """One attempt's pass through the breaker; call :meth:`record` exactly once."""
-
-    __slots__ = ("_breaker", "_probe")
-
-    def __init__(self, breaker: KeyedBreaker, probe: bool) -> None:
-        self._breaker = breaker
-        self._probe = probe
-
-    def record(self, tripped: bool | None) -> None:
-        """Account the outcome: ``True`` a tripping failure, ``False`` a success (or a
-        failure that does not trip), ``None`` nothing known (cancelled, caller's bug)."""
-        try:
-            if tripped is not None:
-                self._breaker._account(tripped)
-        finally:
-            if self._probe:
-                self._breaker._release_probe()
-                self._probe = False
-
-
 class KeyedBreaker:
     """The breaker of one key: a ``pybreaker.CircuitBreaker`` plus the probe limit."""
 
@@ -141,9 +120,9 @@ class KeyedBreaker:
         self._probes = 0
 
     @property
-    def state(self) -> str:
+    def state(self) -> BreakerState:
         """``"closed"``, ``"open"`` or ``"half-open"``, as pybreaker's storage says."""
-        return str(self._cb.current_state)
+        return cast(BreakerState, str(self._cb.current_state))
 
     @property
     def storage(self) -> Any:
@@ -152,6 +131,8 @@ class KeyedBreaker:
 
     def retry_in(self) -> float:
         """Seconds until an open breaker lets a probe through (0.0 when it would now)."""
+        if self.state != pybreaker.STATE_OPEN:
+            return 0.0
         opened_at: datetime | None = self.storage.opened_at
         if opened_at is None:
             return 0.0
@@ -162,7 +143,7 @@ class KeyedBreaker:
         """Let one attempt through, or raise :class:`CircuitOpenError`."""
         state = self.state
         if state == pybreaker.STATE_CLOSED:
-            return Admission(self, probe=False)
+            return Admission(self.key, clean=self.storage.counter == 0)
         if state == pybreaker.STATE_OPEN:
             retry_in = self.retry_in()
             if retry_in > 0:
@@ -173,13 +154,22 @@ class KeyedBreaker:
         with self._lock:
             state = self.state
             if state == pybreaker.STATE_CLOSED:
-                return Admission(self, probe=False)
+                return Admission(self.key)
             if state == pybreaker.STATE_OPEN:
                 raise CircuitOpenError(self.key, self.retry_in())
             if self._probes >= self._config.half_open_probes:
                 raise CircuitOpenError(self.key, 0.0)
             self._probes += 1
-        return Admission(self, probe=True)
+        return Admission(self.key, probe=True)
+
+    def record(self, admission: Admission, tripped: bool | None) -> None:
+        """Account the outcome of *admission* (see :meth:`MemoryBreakers.record`)."""
+        try:
+            if tripped is not None and not (admission.clean and not tripped):
+                self._account(tripped)
+        finally:
+            if admission.probe:
+                self._release_probe()
 
     def _release_probe(self) -> None:
         with self._lock:
@@ -203,8 +193,10 @@ class KeyedBreaker:
             pass
 
 
-class BreakerRegistry:
-    """Breakers by key, created on first use. Thread-safe."""
+class MemoryBreakers:
+    """The in-process :class:`~resilient_responses._store.BreakerBackend`: one pybreaker
+    breaker per key, created on first use. Thread-safe; no I/O, so the async forms call
+    the sync ones."""
 
     __slots__ = ("_breakers", "_config", "_lock", "_on_change")
 
@@ -213,10 +205,6 @@ class BreakerRegistry:
         self._on_change = on_change
         self._breakers: dict[str, KeyedBreaker] = {}
         self._lock = threading.Lock()
-
-    @property
-    def config(self) -> BreakerConfig:
-        return self._config
 
     def get(self, key: str) -> KeyedBreaker:
         """The breaker for *key*."""
@@ -228,6 +216,27 @@ class BreakerRegistry:
                     breaker = self._breakers[key] = KeyedBreaker(key, self._config, self._on_change)
         return breaker
 
-    def states(self) -> Mapping[str, str]:
+    def admit(self, key: str) -> Admission:
+        return self.get(key).admit()
+
+    async def aadmit(self, key: str) -> Admission:
+        return self.get(key).admit()
+
+    def record(self, admission: Admission, tripped: bool | None) -> None:
+        self.get(admission.key).record(admission, tripped)
+
+    async def arecord(self, admission: Admission, tripped: bool | None) -> None:
+        self.get(admission.key).record(admission, tripped)
+
+    def release(self, admission: Admission) -> None:
+        self.get(admission.key).record(admission, None)
+
+    def state(self, key: str) -> BreakerState:
+        return self.get(key).state
+
+    def retry_in(self, key: str) -> float:
+        return self.get(key).retry_in()
+
+    def states(self) -> Mapping[str, BreakerState]:
         """Every key's state, as pybreaker's storage says now."""
         return {key: b.state for key, b in list(self._breakers.items())}

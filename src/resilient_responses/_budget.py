@@ -49,7 +49,8 @@ class RetryBudget:
 
 
 class RetryBudgetState:
-    """The live budget. Thread-safe; never lets the balance fall below zero."""
+    """The in-process :class:`~resilient_responses._backends.BudgetBackend`. Thread-safe;
+    never lets the balance fall below zero; no I/O, so the async forms call the sync ones."""
 
     __slots__ = ("_buckets", "_clock", "_config", "_lock", "_size")
 
@@ -82,6 +83,9 @@ class RetryBudgetState:
         with self._lock:
             self._bucket(self._clock())[0] += 1.0
 
+    async def adeposit(self) -> None:
+        self.deposit()
+
     def try_withdraw(self) -> bool:
         """Take one retry token; ``False`` (and nothing taken) when fewer than one is left."""
         with self._lock:
@@ -90,6 +94,9 @@ class RetryBudgetState:
                 return False
             bucket[1] += 1.0
             return True
+
+    async def atry_withdraw(self) -> bool:
+        return self.try_withdraw()
 
     @property
     def level(self) -> float:

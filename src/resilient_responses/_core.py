@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from typing_extensions import ParamSpec
 
-from ._breaker import BreakerConfig, BreakerRegistry
+from ._backends import Store
+from ._breaker import BreakerConfig
 from ._budget import RetryBudget
 from ._classify import Failure
-from ._events import CallTracer, Hook
 from ._policy import Backoff, ErrorPolicy, PolicyTable, _check_attempts
 from ._retry import CallState, Engine, run_async, run_sync
+from ._store import MemoryStore
 from ._stream_policy import StreamPolicy
+from .events import CallTracer, Hook
 from .exceptions import CircuitOpenError
 from .instrumentation._stats import Stats, StatsCollector
 from .instrumentation._structlog import StructlogHook
@@ -108,6 +110,7 @@ class Resilience:
         tracers: tuple[CallTracer, ...] | list[CallTracer] = (),
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] | None = None,
+        store: Store | None = None,
     ) -> None:
         _check_attempts("attempts", attempts)
         if backoff is not None and not isinstance(backoff, Backoff):
@@ -130,6 +133,7 @@ class Resilience:
             if not callable(hook):
                 raise TypeError(f"hooks must be callables taking an event, got {hook!r}")
         clock_fn = clock or time.monotonic
+        self._breaker_key = breaker.key if breaker is not None else None
         self._config: dict[str, Any] = {
             "attempts": attempts,
             "deadline": deadline,
@@ -149,7 +153,7 @@ class Resilience:
             deadline=_check_deadline(deadline),
             backoff=backoff or Backoff(),
             breakers=None,
-            budget=budget.create(clock_fn) if budget is not None else None,
+            budget=None,
             # A tracer that is also a hook (OpenTelemetryTracer counts breaker transitions,
             # which belong to no call) gets the engine-wide events too.
             hooks=(
@@ -164,8 +168,14 @@ class Resilience:
             cost_budget=cost_budget,
             tracers=tuple(tracers),
         )
+        store = store if store is not None else MemoryStore()
+        self.store = store
+        if budget is not None:
+            self._engine.budget = store.budget_backend(budget, clock_fn, self._engine.emit)
         if breaker is not None:
-            self._engine.breakers = BreakerRegistry(breaker, self._engine.on_breaker_change)
+            self._engine.breakers = store.breaker_backend(
+                breaker, self._engine.on_breaker_change, self._engine.emit
+            )
             refused = Failure(kind="circuit_open", exception=CircuitOpenError("?", 0.0))
             self._engine.waits_for_breaker = self._engine.table.lookup(refused).retry
 
@@ -183,7 +193,7 @@ class Resilience:
     def breaker_state(self, key: str) -> str | None:
         """The state of the breaker for *key* (``None`` when breakers are off)."""
         breakers = self._engine.breakers
-        return breakers.get(key).state if breakers is not None else None
+        return breakers.state(key) if breakers is not None else None
 
     def stats(self) -> Stats:
         """A frozen snapshot of everything counted so far, per breaker key and in total."""
@@ -195,8 +205,7 @@ class Resilience:
     # -- running calls -------------------------------------------------------------------
 
     def _key_for(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> str:
-        breakers = self._engine.breakers
-        key_fn = breakers.config.key if breakers is not None else None
+        key_fn = self._breaker_key
         if key_fn is not None:
             return str(key_fn(*args, **kwargs))
         return _function_key(fn)

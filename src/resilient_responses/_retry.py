@@ -23,11 +23,11 @@ import httpx2
 import openai
 import tenacity
 
-from ._breaker import Admission, BreakerRegistry
-from ._budget import RetryBudgetState
+from ._backends import Admission, BreakerBackend, BudgetBackend
 from ._classify import Failure, classify
 from ._config import get_testing
-from ._events import (
+from ._policy import Backoff, Decision, ErrorPolicy, PolicyTable, decide
+from .events import (
     BreakerStateChanged,
     CallSpan,
     CallSucceeded,
@@ -39,7 +39,6 @@ from ._events import (
     RetryScheduled,
     SdkRetriesDetected,
 )
-from ._policy import Backoff, Decision, ErrorPolicy, PolicyTable, decide
 from .exceptions import CircuitOpenError, DeadlineExceededError
 from .instrumentation._pricing import CostBudget, Usage, usage_from
 from .instrumentation._stats import StatsCollector
@@ -71,8 +70,8 @@ class Engine:
     attempts: int
     deadline: float | None
     backoff: Backoff
-    breakers: BreakerRegistry | None
-    budget: RetryBudgetState | None
+    breakers: BreakerBackend | None
+    budget: BudgetBackend | None
     hooks: tuple[Hook, ...]
     stats: StatsCollector
     clock: Callable[[], float]
@@ -241,7 +240,7 @@ class CallState:
 
     def breaker_state(self) -> str | None:
         breakers = self.engine.breakers
-        return breakers.get(self.key).state if breakers is not None else None
+        return breakers.state(self.key) if breakers is not None else None
 
     def begin(self, *, log_give_up: bool = True) -> None:
         """Admit the next attempt through the breaker (raises when it is open).
@@ -257,7 +256,7 @@ class CallState:
         breakers = self.engine.breakers
         if breakers is not None:
             try:
-                self._admission = breakers.get(self.key).admit()
+                self._admission = breakers.admit(self.key)
             except CircuitOpenError as exc:
                 if self.engine.waits_for_breaker:
                     # Like a 503 whose Retry-After is the breaker's `retry_in`. Waiting sends
@@ -297,11 +296,16 @@ class CallState:
         for span in self.spans:
             span.attempt_started(self.attempt)
 
-    def succeeded(self, result: object = None) -> None:
-        """Account a successful attempt; *result* is the SDK's answer (for usage and ids)."""
+    def _record(self, tripped: bool | None) -> None:
         admission, self._admission = self._admission, None
         if admission is not None:
-            admission.record(False)
+            breakers = self.engine.breakers
+            assert breakers is not None
+            breakers.record(admission, tripped)
+
+    def succeeded(self, result: object = None) -> None:
+        """Account a successful attempt; *result* is the SDK's answer (for usage and ids)."""
+        self._record(False)
         engine = self.engine
         elapsed = self.elapsed()
         for span in self.spans:
@@ -354,9 +358,7 @@ class CallState:
         (cancellation, the caller's own bug): the breaker learns nothing from it."""
         failure = classify(exc) if exc is not None else None
         if failure is None:
-            admission, self._admission = self._admission, None
-            if admission is not None:
-                admission.record(None)
+            self._record(None)
             self.finish(ok=False, error=exc)
             return None
         return self.failure(failure, exc)
@@ -366,9 +368,7 @@ class CallState:
         nothing) and end the call: a success when the consumer simply stopped (closed a
         stream, ``GeneratorExit``), a failure when *error* is on its way out
         (cancellation during a wait, the caller's own bug)."""
-        admission, self._admission = self._admission, None
-        if admission is not None:
-            admission.record(None)
+        self._record(None)
         if isinstance(error, GeneratorExit):
             error = None
         if self._deferred is not None:
@@ -432,9 +432,7 @@ class CallState:
                 elapsed=elapsed,
                 deadline=engine.deadline,
             )
-        admission, self._admission = self._admission, None
-        if admission is not None:
-            admission.record(policy.trips_breaker and not (progressed and decision.retry))
+        self._record(policy.trips_breaker and not (progressed and decision.retry))
         if decision.retry and not engine.waits_for_breaker and self.breaker_state() == "open":
             decision = Decision(False, reason="breaker_open", policy=policy)
         if (

@@ -27,8 +27,8 @@ import openai
 from openai import NOT_GIVEN
 
 from ._classify import TERMINAL_EVENTS, Failure, classify
-from ._events import GaveUp, StreamInterrupted, StreamRecovered
 from ._retry import CallState
+from .events import GaveUp, StreamInterrupted, StreamRecovered
 from .exceptions import CircuitOpenError, DeadlineExceededError, StreamInterruptedError
 
 if TYPE_CHECKING:

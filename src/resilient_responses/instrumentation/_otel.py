@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .._classify import Failure
-from .._events import (
+from ..events import (
     BreakerStateChanged,
     CallSpan,
     EngineEvent,

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from .._classify import Failure
-from .._events import (
+from ..events import (
     BreakerStateChanged,
     CallSucceeded,
     CostBudgetCrossed,
