@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx2
 import openai
 from openai.resources.responses import AsyncResponses, Responses
 from openai.resources.responses.input_items import AsyncInputItems, InputItems
@@ -24,48 +23,23 @@ from openai.resources.responses.input_tokens import AsyncInputTokens, InputToken
 
 from ._classify import classify
 from ._core import Resilience
+from ._request import attempt_headers, breaker_key, truncated_body
 from ._retry import CallState, run_async, run_sync
+from ._stream import (
+    acreate_stream,
+    aretrieve_stream,
+    astream_manager,
+    create_stream,
+    retrieve_stream,
+    stream_manager,
+)
 
 __all__ = ["AsyncResilientOpenAI", "ResilientOpenAI"]
 
 T = TypeVar("T")
 
-_IDEMPOTENCY_HEADER = "Idempotency-Key"
-_RETRY_COUNT_HEADER = "x-stainless-retry-count"
-
-
-def breaker_key(client: openai.OpenAI | openai.AsyncOpenAI, model: object) -> str:
-    """The drop-in clients' breaker key: base URL + model (base URL alone without one)."""
-    url = client.base_url
-    # Rendering the URL costs more than the rest of the key: keep the last rendering per
-    # client, and render again only when the base URL object is replaced.
-    cached = client.__dict__.get("_rr_base_url")
-    if cached is None or cached[0] is not url:
-        cached = client.__dict__["_rr_base_url"] = (url, str(url))
-    base: str = cached[1]
-    return f"{base} {model}" if isinstance(model, str) else base
-
-
-def attempt_headers(state: CallState, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
-    """The caller's headers plus one Idempotency-Key per call and the attempt's retry count."""
-    headers = dict(extra_headers or {})
-    if not any(name.lower() == "idempotency-key" for name in headers):
-        headers[_IDEMPOTENCY_HEADER] = state.idempotency_key
-    headers[_RETRY_COUNT_HEADER] = str(state.attempt - 1)
-    return headers
-
-
 #: SDK methods whose answer is a generated Response the server may declare failed.
 _GENERATING = frozenset({"create", "parse", "compact"})
-
-
-def _truncated_body(client: openai.OpenAI | openai.AsyncOpenAI) -> openai.APIConnectionError:
-    # The SDK lets json.JSONDecodeError escape when a body ends cleanly half-way (a proxy
-    # or a dropped chunked transfer): that is a transport fault, not the caller's bug.
-    return openai.APIConnectionError(
-        message="the response body ended before its JSON was complete",
-        request=httpx2.Request("POST", str(client.base_url)),
-    )
 
 
 def _new_call(
@@ -108,7 +82,7 @@ def route_sync(
         try:
             return method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
         except json.JSONDecodeError as exc:
-            raise _truncated_body(client) from exc
+            raise truncated_body(client) from exc
 
     return run_sync(state, attempt)
 
@@ -129,7 +103,7 @@ async def route_async(
         try:
             return await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
         except json.JSONDecodeError as exc:
-            raise _truncated_body(client) from exc
+            raise truncated_body(client) from exc
 
     return await run_async(state, attempt)
 
@@ -220,8 +194,6 @@ class ResilientResponses(Responses):
         def create(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                from ._stream import create_stream
-
                 return create_stream(
                     resilience, self._client, super().create, super().retrieve, kwargs
                 )
@@ -232,14 +204,10 @@ class ResilientResponses(Responses):
         def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                from ._stream import retrieve_stream
-
                 return retrieve_stream(resilience, self._client, super().retrieve, args, kwargs)
             return route_sync(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
-            from ._stream import stream_manager
-
             return stream_manager(_resilience_of(self._client), self, args, kwargs)
 
 
@@ -390,8 +358,6 @@ class AsyncResilientResponses(AsyncResponses):
         async def create(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                from ._stream import acreate_stream
-
                 return await acreate_stream(
                     resilience, self._client, super().create, super().retrieve, kwargs
                 )
@@ -402,16 +368,12 @@ class AsyncResilientResponses(AsyncResponses):
         async def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                from ._stream import aretrieve_stream
-
                 return await aretrieve_stream(
                     resilience, self._client, super().retrieve, args, kwargs
                 )
             return await route_async(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
-            from ._stream import astream_manager
-
             return astream_manager(_resilience_of(self._client), self, args, kwargs)
 
 

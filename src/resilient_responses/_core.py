@@ -18,6 +18,7 @@ from ._classify import Failure
 from ._policy import Backoff, ErrorPolicy, PolicyTable, _check_attempts
 from ._retry import CallState, Engine, run_async, run_sync
 from ._store import MemoryStore
+from ._stream import decorate_async_generator, decorate_generator
 from ._stream_policy import StreamPolicy
 from .events import CallTracer, Hook
 from .exceptions import CircuitOpenError
@@ -249,12 +250,8 @@ class Resilience:
         if not callable(fn):
             raise TypeError(f"Resilience decorates callables, got {type(fn).__name__}")
         if inspect.isasyncgenfunction(fn):
-            from ._stream import decorate_async_generator
-
             return cast(Callable[P, T], decorate_async_generator(self, cast(Any, fn)))
         if inspect.isgeneratorfunction(fn):
-            from ._stream import decorate_generator
-
             return cast(Callable[P, T], decorate_generator(self, cast(Any, fn)))
         if inspect.iscoroutinefunction(fn):
             afn = cast(Callable[P, Awaitable[Any]], fn)

@@ -29,6 +29,7 @@ from ._config import get_testing
 from ._policy import Backoff, Decision, ErrorPolicy, PolicyTable, decide
 from .events import (
     BreakerStateChanged,
+    CallReport,
     CallSpan,
     CallSucceeded,
     CallTracer,
@@ -38,6 +39,7 @@ from .events import (
     Hook,
     RetryScheduled,
     SdkRetriesDetected,
+    current_observers,
 )
 from .exceptions import CircuitOpenError, DeadlineExceededError
 from .instrumentation._pricing import CostBudget, Usage, usage_from
@@ -222,16 +224,29 @@ class CallState:
             return
         self.finished = True
         engine = self.engine
+        elapsed = engine.clock() - self.began
         engine.stats.call_done(
             self.key,
             ok=ok,
-            elapsed_s=engine.clock() - self.began,
+            elapsed_s=elapsed,
             attempts=self.attempts_sent,
             usage=usage,
             model=self.model or (getattr(result, "model", None) if usage is not None else None),
         )
         for span in self.spans:
             span.finished(ok=ok, result=result, error=error)
+        observers = current_observers()
+        if observers:
+            report = CallReport(
+                key=self.key,
+                model=self.model,
+                ok=ok,
+                attempts=self.attempts_sent,
+                elapsed_s=elapsed,
+                error=error,
+            )
+            for observer in observers:
+                observer(report)
 
     # -- one attempt --------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import openai
 from openai import NOT_GIVEN
 
 from ._classify import TERMINAL_EVENTS, Failure, classify
+from ._request import attempt_headers, breaker_key
 from ._retry import CallState
 from .events import GaveUp, StreamInterrupted, StreamRecovered
 from .exceptions import CircuitOpenError, DeadlineExceededError, StreamInterruptedError
@@ -382,8 +383,6 @@ class _Opener:
         self._timeout = kwargs.pop("timeout", None)
 
     def __call__(self, core: StreamCore) -> Any:
-        from ._client import attempt_headers
-
         policy = core.policy
         read = (
             policy.first_event_timeout or policy.idle_timeout
@@ -703,8 +702,6 @@ class AsyncResilientStream(Generic[E]):
 def _prepare(
     resilience: Resilience, client: Any, kwargs: dict[str, Any], operation: str = "create"
 ) -> tuple[CallState, StreamPolicy]:
-    from ._client import breaker_key
-
     policy = resilience.stream_policy
     if policy.make_resumable:
         # The SDK's stream() helper passes `omit` for arguments the caller left out.

@@ -7,7 +7,9 @@ never an API key, a header, a prompt or an output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +18,7 @@ from ._classify import Failure
 __all__ = [
     "BreakerStateChanged",
     "CallSpan",
+    "CallReport",
     "CallSucceeded",
     "CallTracer",
     "CostBudgetCrossed",
@@ -24,8 +27,10 @@ __all__ = [
     "Hook",
     "RetryScheduled",
     "SdkRetriesDetected",
+    "StoreUnavailable",
     "StreamInterrupted",
     "StreamRecovered",
+    "observe_calls",
 ]
 
 
@@ -113,6 +118,20 @@ class SdkRetriesDetected:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreUnavailable:
+    """A fleet store (e.g. Redis) failed or timed out; *fallback* says what happens now.
+
+    ``fallback="local"``: calls carry on with in-process state until the store is back.
+    Emitted at most once a minute per store backend.
+    """
+
+    store: str
+    operation: str
+    error: str
+    fallback: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallSucceeded:
     """The call succeeded on attempt *attempt* (emitted only with ``log_successes=True``)."""
 
@@ -132,6 +151,7 @@ EngineEvent = (
     | CallSucceeded
     | CostBudgetCrossed
     | SdkRetriesDetected
+    | StoreUnavailable
 )
 Hook = Callable[[EngineEvent], None]
 
@@ -164,3 +184,58 @@ class CallTracer(Protocol):
         """*operation* is the SDK method (``"create"``, ``"retrieve"``...), ``None`` for
         decorated functions."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    """How one call ended, handed to the callbacks of :func:`observe_calls`.
+
+    Attributes:
+        key: the call's breaker key.
+        model: the model named by the call, if any.
+        ok: the call succeeded (a stream: it ended with its terminal event, or the
+            consumer stopped reading).
+        attempts: HTTP requests the call sent (resumes and restarts of a stream included).
+        elapsed_s: seconds from the call's start to its end.
+        error: what the call raised, when it failed with an error.
+    """
+
+    key: str
+    model: str | None
+    ok: bool
+    attempts: int
+    elapsed_s: float
+    error: BaseException | None
+
+
+CallObserver = Callable[[CallReport], None]
+
+_OBSERVERS: ContextVar[tuple[CallObserver, ...]] = ContextVar(
+    "resilient_responses_call_observers", default=()
+)
+
+
+@contextmanager
+def observe_calls(callback: CallObserver) -> Iterator[None]:
+    """Hand a :class:`CallReport` to *callback* for every call that ends in this context.
+
+    The context is the current thread or asyncio task (a ``contextvars`` context), so
+    concurrent tasks observe only their own calls. A callback must be quick and must not
+    raise.
+
+    >>> reports = []
+    >>> with observe_calls(reports.append):
+    ...     pass
+    >>> reports
+    []
+    """
+    token = _OBSERVERS.set((*_OBSERVERS.get(), callback))
+    try:
+        yield
+    finally:
+        _OBSERVERS.reset(token)
+
+
+def current_observers() -> tuple[CallObserver, ...]:
+    """The callbacks observing calls in this context (the engine reports to them)."""
+    return _OBSERVERS.get()

@@ -21,6 +21,7 @@ from ..events import (
     GaveUp,
     RetryScheduled,
     SdkRetriesDetected,
+    StoreUnavailable,
     StreamInterrupted,
     StreamRecovered,
 )
@@ -125,6 +126,14 @@ class StructlogHook:
                 retries_taken=event.retries_taken,
                 hint="the wrapped code's openai client retries too, so attempts multiply: "
                 "build it with max_retries=0, or use ResilientOpenAI",
+            )
+        elif isinstance(event, StoreUnavailable):
+            log.warning(
+                "resilient_responses.store_unavailable",
+                store=event.store,
+                operation=event.operation,
+                error=event.error,
+                fallback=event.fallback,
             )
         elif isinstance(event, CallSucceeded):
             log.debug(

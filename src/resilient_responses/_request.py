@@ -1,0 +1,51 @@
+"""What each attempt sends and how a call is named: breaker keys and per-attempt headers.
+
+Shared by the drop-in client's plain calls and the stream openers, so both send the same
+headers and key their breakers the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+import openai
+
+if TYPE_CHECKING:
+    from ._retry import CallState
+
+__all__ = ["attempt_headers", "breaker_key", "truncated_body"]
+
+_IDEMPOTENCY_HEADER = "Idempotency-Key"
+_RETRY_COUNT_HEADER = "x-stainless-retry-count"
+
+
+def breaker_key(client: Any, model: object) -> str:
+    """The drop-in clients' breaker key: base URL + model (base URL alone without one)."""
+    url = client.base_url
+    # Rendering the URL costs more than the rest of the key: keep the last rendering per
+    # client, and render again only when the base URL object is replaced.
+    cached = client.__dict__.get("_rr_base_url")
+    if cached is None or cached[0] is not url:
+        cached = client.__dict__["_rr_base_url"] = (url, str(url))
+    base: str = cached[1]
+    return f"{base} {model}" if isinstance(model, str) else base
+
+
+def attempt_headers(state: CallState, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's headers plus one Idempotency-Key per call and the attempt's retry count."""
+    headers = dict(extra_headers or {})
+    if not any(name.lower() == "idempotency-key" for name in headers):
+        headers[_IDEMPOTENCY_HEADER] = state.idempotency_key
+    headers[_RETRY_COUNT_HEADER] = str(state.attempt - 1)
+    return headers
+
+
+def truncated_body(client: Any) -> openai.APIConnectionError:
+    """The transport fault behind a ``json.JSONDecodeError`` from the SDK: a body that ended
+    cleanly half-way (a proxy, a dropped chunked transfer), not the caller's bug."""
+    return openai.APIConnectionError(
+        message="the response body ended before its JSON was complete",
+        request=httpx2.Request("POST", str(client.base_url)),
+    )
