@@ -73,3 +73,13 @@ def test_quick_start_is_two_commands_and_ci_runs_the_same_test_command() -> None
     assert test_command == "python -m pytest -q"
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert f"\n{test_command}\n" in ci
+
+
+def test_api_section_lists_exactly_all() -> None:
+    """The README's API table names every export, and nothing else, in `__all__`'s order."""
+    import resilient_responses
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## API") : text.index("## Numbers")]
+    names = re.findall(r"^\| `([A-Za-z_]+)` \|", section, re.MULTILINE)
+    assert names == resilient_responses.__all__

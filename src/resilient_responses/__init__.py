@@ -14,6 +14,7 @@ from ._guard import StreamGuard, amoderation_check, moderation_check
 from ._policy import Backoff, ErrorPolicy
 from ._store import MemoryStore
 from ._stream_policy import StreamPolicy
+from .events import CallReport, CallSpan, CallTracer, GiveUpReason, Hook, observe_calls
 from .exceptions import (
     BudgetExceededError,
     CircuitOpenError,
@@ -29,13 +30,18 @@ __all__ = [
     "Backoff",
     "BreakerConfig",
     "BudgetExceededError",
+    "CallReport",
+    "CallSpan",
+    "CallTracer",
     "CircuitOpenError",
     "CostBudget",
     "DeadlineExceededError",
     "ErrorPolicy",
     "EventRouter",
     "Failure",
+    "GiveUpReason",
     "GuardTripped",
+    "Hook",
     "MemoryStore",
     "OpenTelemetryTracer",
     "PriceTable",
@@ -49,5 +55,6 @@ __all__ = [
     "amoderation_check",
     "classify",
     "moderation_check",
+    "observe_calls",
     "resilient",
 ]

@@ -79,13 +79,14 @@ class BreakerBackend(Protocol):
         """The async form of :meth:`admit`."""
         ...
 
-    def record(self, admission: Admission, tripped: bool | None) -> None:
+    def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
         """The outcome of an admitted attempt: ``True`` a tripping failure, ``False`` a
         success (or a failure that does not trip), ``None`` nothing known (cancelled, the
-        caller's own bug): only the probe slot is released."""
+        caller's own bug): only the probe slot is released. Returns the breaker's state
+        after the outcome (a fleet store reads it in the same round trip)."""
         ...
 
-    async def arecord(self, admission: Admission, tripped: bool | None) -> None:
+    async def arecord(self, admission: Admission, tripped: bool | None) -> BreakerState:
         """The async form of :meth:`record`."""
         ...
 

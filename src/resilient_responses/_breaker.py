@@ -28,7 +28,7 @@ from typing import Any, cast
 import pybreaker
 
 from ._backends import Admission, BreakerState, StateListener
-from ._policy import _check_attempts, _check_seconds
+from ._checks import check_attempts, check_seconds
 from .exceptions import CircuitOpenError
 
 __all__ = ["BreakerConfig", "KeyedBreaker", "MemoryBreakers"]
@@ -65,10 +65,10 @@ class BreakerConfig:
     storage: StorageFactory | None = None
 
     def __post_init__(self) -> None:
-        _check_attempts("BreakerConfig.fail_max", self.fail_max)
-        _check_seconds("BreakerConfig.reset_timeout", self.reset_timeout)
-        _check_attempts("BreakerConfig.success_threshold", self.success_threshold)
-        _check_attempts("BreakerConfig.half_open_probes", self.half_open_probes)
+        check_attempts("BreakerConfig.fail_max", self.fail_max)
+        check_seconds("BreakerConfig.reset_timeout", self.reset_timeout)
+        check_attempts("BreakerConfig.success_threshold", self.success_threshold)
+        check_attempts("BreakerConfig.half_open_probes", self.half_open_probes)
         if self.key is not None and not callable(self.key):
             raise TypeError("BreakerConfig.key must be a callable (*args, **kwargs) -> str")
         if self.storage is not None and not callable(self.storage):
@@ -162,14 +162,15 @@ class KeyedBreaker:
             self._probes += 1
         return Admission(self.key, probe=True)
 
-    def record(self, admission: Admission, tripped: bool | None) -> None:
-        """Account the outcome of *admission* (see :meth:`MemoryBreakers.record`)."""
+    def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
+        """Account the outcome of *admission*; the state after it."""
         try:
             if tripped is not None and not (admission.clean and not tripped):
                 self._account(tripped)
         finally:
             if admission.probe:
                 self._release_probe()
+        return self.state
 
     def _release_probe(self) -> None:
         with self._lock:
@@ -222,11 +223,11 @@ class MemoryBreakers:
     async def aadmit(self, key: str) -> Admission:
         return self.get(key).admit()
 
-    def record(self, admission: Admission, tripped: bool | None) -> None:
-        self.get(admission.key).record(admission, tripped)
+    def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
+        return self.get(admission.key).record(admission, tripped)
 
-    async def arecord(self, admission: Admission, tripped: bool | None) -> None:
-        self.get(admission.key).record(admission, tripped)
+    async def arecord(self, admission: Admission, tripped: bool | None) -> BreakerState:
+        return self.get(admission.key).record(admission, tripped)
 
     def release(self, admission: Admission) -> None:
         self.get(admission.key).record(admission, None)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._policy import _check_seconds
+from ._checks import check_seconds
 
 __all__ = ["RetryBudget", "RetryBudgetState"]
 
@@ -36,10 +36,10 @@ class RetryBudget:
             raise TypeError("RetryBudget.ratio must be a number in [0, 1000]")
         if math.isnan(self.ratio) or not 0 <= self.ratio <= 1000:
             raise ValueError(f"RetryBudget.ratio must be in [0, 1000], got {self.ratio!r}")
-        _check_seconds("RetryBudget.min_per_second", self.min_per_second)
+        check_seconds("RetryBudget.min_per_second", self.min_per_second)
         if math.isinf(self.min_per_second):
             raise ValueError("RetryBudget.min_per_second must be finite")
-        _check_seconds("RetryBudget.ttl", self.ttl, allow_zero=False)
+        check_seconds("RetryBudget.ttl", self.ttl, allow_zero=False)
         if math.isinf(self.ttl) or self.ttl > 3600:
             raise ValueError("RetryBudget.ttl must be at most 3600 seconds")
 

@@ -32,11 +32,6 @@ FailureKind = Literal[
     "stream_error",
 ]
 
-#: Lifecycle events that end a Responses stream. A body that ends without one was cut.
-TERMINAL_EVENTS = frozenset(
-    {"response.completed", "response.failed", "response.incomplete", "error"}
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Failure:

@@ -21,18 +21,13 @@ from openai.resources.responses import AsyncResponses, Responses
 from openai.resources.responses.input_items import AsyncInputItems, InputItems
 from openai.resources.responses.input_tokens import AsyncInputTokens, InputTokens
 
+from ._call import CallState
 from ._classify import classify
 from ._core import Resilience
+from ._loop import run_async, run_sync
 from ._request import attempt_headers, breaker_key, truncated_body
-from ._retry import CallState, run_async, run_sync
-from ._stream import (
-    acreate_stream,
-    aretrieve_stream,
-    astream_manager,
-    create_stream,
-    retrieve_stream,
-    stream_manager,
-)
+from ._stream_helper import astream_manager, stream_manager
+from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
 
 __all__ = ["AsyncResilientOpenAI", "ResilientOpenAI"]
 
@@ -49,7 +44,8 @@ def _new_call(
     model: object,
 ) -> CallState:
     operation = getattr(method, "__name__", None)
-    state = resilience.new_call(
+    state = CallState(
+        resilience._engine,
         breaker_key(client, model),
         model if isinstance(model, str) else None,
         via_client=True,
@@ -195,7 +191,7 @@ class ResilientResponses(Responses):
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
                 return create_stream(
-                    resilience, self._client, super().create, super().retrieve, kwargs
+                    resilience._engine, self._client, super().create, super().retrieve, kwargs
                 )
             return route_sync(
                 resilience, self._client, super().create, args, kwargs, kwargs.get("model")
@@ -204,11 +200,13 @@ class ResilientResponses(Responses):
         def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return retrieve_stream(resilience, self._client, super().retrieve, args, kwargs)
+                return retrieve_stream(
+                    resilience._engine, self._client, super().retrieve, args, kwargs
+                )
             return route_sync(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
-            return stream_manager(_resilience_of(self._client), self, args, kwargs)
+            return stream_manager(self, args, kwargs)
 
 
 def _adopt(target: Any, client: Any, kind: type[Any], resilience: Resilience | None) -> Resilience:
@@ -359,7 +357,7 @@ class AsyncResilientResponses(AsyncResponses):
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
                 return await acreate_stream(
-                    resilience, self._client, super().create, super().retrieve, kwargs
+                    resilience._engine, self._client, super().create, super().retrieve, kwargs
                 )
             return await route_async(
                 resilience, self._client, super().create, args, kwargs, kwargs.get("model")
@@ -369,12 +367,12 @@ class AsyncResilientResponses(AsyncResponses):
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
                 return await aretrieve_stream(
-                    resilience, self._client, super().retrieve, args, kwargs
+                    resilience._engine, self._client, super().retrieve, args, kwargs
                 )
             return await route_async(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
-            return astream_manager(_resilience_of(self._client), self, args, kwargs)
+            return astream_manager(self, args, kwargs)
 
 
 class AsyncResilientOpenAI(openai.AsyncOpenAI):

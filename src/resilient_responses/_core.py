@@ -6,30 +6,31 @@ import functools
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+import openai
 from typing_extensions import ParamSpec
 
 from ._backends import Store
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
-from ._classify import Failure
-from ._policy import Backoff, ErrorPolicy, PolicyTable, _check_attempts
-from ._retry import CallState, Engine, run_async, run_sync
+from ._call import CallState
+from ._checks import check_attempts, check_bool, check_callable, check_seconds
+from ._cost import PriceTable
+from ._cost_budget import CostBudget
+from ._engine import Engine, EngineConfig
+from ._loop import run_async, run_sync
+from ._policy import Backoff, ErrorPolicy, PolicyTable
 from ._store import MemoryStore
-from ._stream import decorate_async_generator, decorate_generator
+from ._stream_gen import decorate_async_generator, decorate_generator
 from ._stream_policy import StreamPolicy
 from .events import CallTracer, Hook
-from .exceptions import CircuitOpenError
 from .instrumentation._stats import Stats, StatsCollector
 from .instrumentation._structlog import StructlogHook
 
 if TYPE_CHECKING:
-    import openai
-
     from ._client import AsyncResilientOpenAI, ResilientOpenAI
-    from .instrumentation._pricing import CostBudget, PriceTable
 
 __all__ = ["Resilience", "resilient"]
 
@@ -39,14 +40,55 @@ T = TypeVar("T")
 _DEFAULT_BREAKER = BreakerConfig()
 
 
-def _check_deadline(deadline: object) -> float | None:
-    if deadline is None:
-        return None
-    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
-        raise TypeError(f"deadline must be a number of seconds > 0 or None, got {deadline!r}")
-    if math.isnan(deadline) or deadline <= 0:
-        raise ValueError(f"deadline must be a number of seconds > 0 or None, got {deadline!r}")
-    return float(deadline)
+_C = TypeVar("_C")
+
+
+def _instance(name: str, value: _C | None, kind: type[_C]) -> _C | None:
+    """*value* when it is a *kind* or ``None``; a ``TypeError`` naming *name* otherwise."""
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
+    return value
+
+
+def _check_store(store: object) -> Store:
+    if store is None:
+        return MemoryStore()
+    if not all(callable(getattr(store, m, None)) for m in ("breaker_backend", "budget_backend")):
+        raise TypeError(
+            "store must be a MemoryStore, a RedisStore or another Store "
+            f"(breaker_backend(), budget_backend()), got {type(store).__name__}"
+        )
+    return cast(Store, store)
+
+
+def _check_clock(clock: object) -> Callable[[], float]:
+    if clock is None:
+        return time.monotonic
+    check_callable("clock", clock, "returning seconds")
+    now = clock()  # type: ignore[operator]
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        raise TypeError(f"clock must return a finite number of seconds, returned {now!r}")
+    return cast(Callable[[], float], clock)
+
+
+def _check_logger(logger: object) -> Any:
+    if logger is not None and not all(
+        callable(getattr(logger, level, None)) for level in ("debug", "warning", "error")
+    ):
+        raise TypeError(
+            "logger must be a structlog logger (with debug, warning and error methods) or "
+            f"None, got {type(logger).__name__}"
+        )
+    return logger
+
+
+def _check_tracer(tracer: object) -> CallTracer:
+    if not callable(getattr(tracer, "call_started", None)):
+        raise TypeError(
+            "tracers must have a call_started(key, model, *, stream, operation) method "
+            f"(a CallTracer, e.g. OpenTelemetryTracer), got {type(tracer).__name__}"
+        )
+    return cast(CallTracer, tracer)
 
 
 def _function_key(fn: Callable[..., Any]) -> str:
@@ -107,89 +149,76 @@ class Resilience:
         log_successes: bool = False,
         prices: PriceTable | None = None,
         cost_budget: CostBudget | None = None,
-        hooks: tuple[Hook, ...] | list[Hook] = (),
-        tracers: tuple[CallTracer, ...] | list[CallTracer] = (),
+        hooks: Sequence[Hook] = (),
+        tracers: Sequence[CallTracer] = (),
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] | None = None,
         store: Store | None = None,
     ) -> None:
-        _check_attempts("attempts", attempts)
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise TypeError(f"backoff must be a Backoff, got {type(backoff).__name__}")
-        if breaker is not None and not isinstance(breaker, BreakerConfig):
-            raise TypeError(
-                f"breaker must be a BreakerConfig or None, got {type(breaker).__name__}"
-            )
-        if budget is not None and not isinstance(budget, RetryBudget):
-            raise TypeError(f"budget must be a RetryBudget or None, got {type(budget).__name__}")
-        if stream is not None and not isinstance(stream, StreamPolicy):
-            raise TypeError(f"stream must be a StreamPolicy, got {type(stream).__name__}")
-        if not isinstance(log_successes, bool):
-            raise TypeError("log_successes must be a bool")
-        if sleep is not None and not callable(sleep):
-            raise TypeError("sleep must be a callable taking seconds")
-        if clock is not None and not callable(clock):
-            raise TypeError("clock must be a callable returning seconds")
-        for hook in hooks:
-            if not callable(hook):
-                raise TypeError(f"hooks must be callables taking an event, got {hook!r}")
-        clock_fn = clock or time.monotonic
-        self._breaker_key = breaker.key if breaker is not None else None
-        self._config: dict[str, Any] = {
-            "attempts": attempts,
-            "deadline": deadline,
-            "backoff": backoff,
-            "policies": dict(policies or {}),
-            "breaker": breaker,
-            "budget": budget,
-            "stream": stream,
-            "log_successes": log_successes,
-        }
-        self.stream_policy = stream or StreamPolicy()
-        self.cost_budget = cost_budget
-        stats = StatsCollector(prices=prices)
-        self._engine = Engine(
+        self._policies = dict(policies or {})
+        config = EngineConfig(
             table=PolicyTable(policies),
-            attempts=attempts,
-            deadline=_check_deadline(deadline),
-            backoff=backoff or Backoff(),
-            breakers=None,
-            budget=None,
+            attempts=check_attempts("attempts", attempts),
+            deadline=None
+            if deadline is None
+            else check_seconds("deadline", deadline, allow_zero=False),
+            backoff=_instance("backoff", backoff, Backoff) or Backoff(),
+            breaker=_instance("breaker", breaker, BreakerConfig),
+            budget=_instance("budget", budget, RetryBudget),
+            stream=_instance("stream", stream, StreamPolicy) or StreamPolicy(),
+            store=_check_store(store),
+            log_successes=check_bool("log_successes", log_successes),
+            cost_budget=_instance("cost_budget", cost_budget, CostBudget),
+            clock=_check_clock(clock),
+            sleep=None if sleep is None else check_callable("sleep", sleep, "taking seconds"),
+        )
+        hooks = tuple(check_callable("hooks[]", h, "taking an event") for h in hooks)
+        tracers = tuple(_check_tracer(t) for t in tracers)
+        self._engine = Engine(
+            config,
+            stats=StatsCollector(prices=_instance("prices", prices, PriceTable)),
             # A tracer that is also a hook (OpenTelemetryTracer counts breaker transitions,
             # which belong to no call) gets the engine-wide events too.
             hooks=(
-                StructlogHook(logger),
+                StructlogHook(_check_logger(logger)),
                 *hooks,
                 *(t for t in tracers if callable(t) and t not in hooks),
             ),
-            stats=stats,
-            clock=clock_fn,
-            sleep=sleep,
-            log_successes=log_successes,
-            cost_budget=cost_budget,
-            tracers=tuple(tracers),
+            tracers=tracers,
         )
-        store = store if store is not None else MemoryStore()
-        self.store = store
-        if budget is not None:
-            self._engine.budget = store.budget_backend(budget, clock_fn, self._engine.emit)
-        if breaker is not None:
-            self._engine.breakers = store.breaker_backend(
-                breaker, self._engine.on_breaker_change, self._engine.emit
-            )
-            refused = Failure(kind="circuit_open", exception=CircuitOpenError("?", 0.0))
-            self._engine.waits_for_breaker = self._engine.table.lookup(refused).retry
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self._config.items() if v is not None)
-        return f"Resilience({shown})"
+        config = self._engine.config
+        shown = {
+            "attempts": config.attempts,
+            "deadline": config.deadline,
+            "backoff": config.backoff,
+            "policies": self._policies or None,
+            "breaker": config.breaker,
+            "budget": config.budget,
+            "stream": config.stream,
+            "store": config.store,
+        }
+        return (
+            "Resilience(" + ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None) + ")"
+        )
 
     # -- introspection -------------------------------------------------------------------
 
     @property
-    def engine(self) -> Engine:
-        """The internal engine (for the client proxies and streams)."""
-        return self._engine
+    def stream_policy(self) -> StreamPolicy:
+        """What broken streams do."""
+        return self._engine.config.stream
+
+    @property
+    def cost_budget(self) -> CostBudget | None:
+        """The cost budget checked before each request, if any."""
+        return self._engine.config.cost_budget
+
+    @property
+    def store(self) -> Store:
+        """Where breaker state and the retry budget live."""
+        return self._engine.config.store
 
     def breaker_state(self, key: str) -> str | None:
         """The state of the breaker for *key* (``None`` when breakers are off)."""
@@ -206,23 +235,18 @@ class Resilience:
     # -- running calls -------------------------------------------------------------------
 
     def _key_for(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> str:
-        key_fn = self._breaker_key
-        if key_fn is not None:
-            return str(key_fn(*args, **kwargs))
+        breaker = self._engine.config.breaker
+        if breaker is not None and breaker.key is not None:
+            return str(breaker.key(*args, **kwargs))
         return _function_key(fn)
 
-    def new_call(
-        self,
-        key: str,
-        model: str | None,
-        *,
-        via_client: bool = False,
-        stream: bool = False,
-        operation: str | None = None,
-    ) -> CallState:
-        """Start the bookkeeping of one call (used by the client proxies and streams)."""
+    def _state(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> CallState:
+        model = kwargs.get("model")
         return CallState(
-            self._engine, key, model, via_client=via_client, stream=stream, operation=operation
+            self._engine,
+            self._key_for(fn, args, kwargs),
+            model if isinstance(model, str) else None,
+            via_client=False,
         )
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -231,28 +255,25 @@ class Resilience:
         >>> Resilience().call(int, "42")
         42
         """
-        model = kwargs.get("model")
-        state = self.new_call(
-            self._key_for(fn, args, kwargs), model if isinstance(model, str) else None
-        )
-        return run_sync(state, lambda _state: fn(*args, **kwargs))
+        return run_sync(self._state(fn, args, kwargs), lambda _state: fn(*args, **kwargs))
 
     async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` with retries, breaker and logging."""
-        model = kwargs.get("model")
-        state = self.new_call(
-            self._key_for(fn, args, kwargs), model if isinstance(model, str) else None
-        )
+        state = self._state(fn, args, kwargs)
         return await run_async(state, lambda _state: fn(*args, **kwargs))
 
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]:
         """Decorate a function, coroutine function, generator or async generator."""
         if not callable(fn):
             raise TypeError(f"Resilience decorates callables, got {type(fn).__name__}")
+
+        def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+            return self._key_for(fn, args, kwargs)
+
         if inspect.isasyncgenfunction(fn):
-            return cast(Callable[P, T], decorate_async_generator(self, cast(Any, fn)))
+            return cast(Callable[P, T], decorate_async_generator(self._engine, key_of, fn))
         if inspect.isgeneratorfunction(fn):
-            return cast(Callable[P, T], decorate_generator(self, cast(Any, fn)))
+            return cast(Callable[P, T], decorate_generator(self._engine, key_of, fn))
         if inspect.iscoroutinefunction(fn):
             afn = cast(Callable[P, Awaitable[Any]], fn)
 
@@ -282,8 +303,7 @@ class Resilience:
         The SDK's own retries are turned off on the wrapped copy (it shares the original's
         connection pool), so attempts do not multiply.
         """
-        import openai
-
+        # The one lazy import of the package: the client layer sits above this one.
         from ._client import AsyncResilientOpenAI, ResilientOpenAI
 
         if isinstance(client, openai.AsyncOpenAI):

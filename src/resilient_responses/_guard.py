@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 
-from ._classify import TERMINAL_EVENTS
-from ._retry import add_note
-from .exceptions import GuardTripped
+from ._contract import TERMINAL_EVENTS, TEXT_DELTA, TextAccumulator
+from .exceptions import GuardTripped, add_note
 
 if TYPE_CHECKING:
     from openai.types import ModerationCreateResponse
@@ -44,7 +43,6 @@ E = TypeVar("E")
 #: ``None``, ``False`` or ``""`` when it is fine.
 CheckResult = str | bool | None
 
-_DELTA = "response.output_text.delta"
 _GENERIC_REASON = "flagged by the stream guard's check"
 
 
@@ -71,12 +69,11 @@ def _reason(result: object) -> str | None:
 class _Watch:
     """What one guarded stream has shown so far; decides when to check. No I/O."""
 
-    __slots__ = ("background", "checked", "ended", "every_chars", "parts", "response_id", "size")
+    __slots__ = ("accumulated", "background", "checked", "ended", "every_chars", "response_id")
 
     def __init__(self, every_chars: int, stream: object) -> None:
         self.every_chars = every_chars
-        self.parts: list[str] = []
-        self.size = 0
+        self.accumulated = TextAccumulator()
         self.checked = 0  # characters covered by the last clean check
         self.ended = False  # a terminal event arrived: the response is over server-side
         self.background = False
@@ -85,11 +82,11 @@ class _Watch:
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        return self.accumulated.text
 
     @property
     def unchecked(self) -> bool:
-        return self.size > self.checked
+        return self.accumulated.size > self.checked
 
     def observe(self, event: object) -> bool:
         """Account *event*, not yet delivered; ``True``: check the text before delivering it."""
@@ -102,12 +99,9 @@ class _Watch:
                 self.response_id = response_id
             self.background = bool(_get(response, "background"))
             return False
-        if event_type == _DELTA:
-            delta = _get(event, "delta")
-            if isinstance(delta, str):
-                self.parts.append(delta)
-                self.size += len(delta)
-            return self.size - self.checked >= self.every_chars
+        if event_type == TEXT_DELTA:
+            self.accumulated.add(_get(event, "delta"))
+            return self.accumulated.size - self.checked >= self.every_chars
         if event_type in TERMINAL_EVENTS:
             self.ended = True
             return self.unchecked
@@ -119,7 +113,7 @@ class _Watch:
         """Record a check's *result* on the current text; the error to raise if it flags."""
         reason = _reason(result)
         if reason is None:
-            self.checked = self.size
+            self.checked = self.accumulated.size
             return None
         return GuardTripped(reason, response_id=self.response_id, text=self.text)
 

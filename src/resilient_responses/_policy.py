@@ -15,16 +15,19 @@ from typing import Any, Literal, get_args
 
 import tenacity
 
+from ._checks import check_attempts, check_bool, check_seconds
 from ._classify import Failure, FailureKind
 
 __all__ = [
     "DEFAULT_POLICIES",
+    "GIVE_UP_REASONS",
     "Backoff",
     "Decision",
     "ErrorPolicy",
     "GiveUpReason",
     "PolicyKey",
     "PolicyTable",
+    "Situation",
     "decide",
 ]
 
@@ -41,24 +44,6 @@ _STREAM_CODE_STATUS: Mapping[str, int] = MappingProxyType(
 )
 
 PolicyKey = str | int | type[BaseException]
-
-
-def _check_seconds(name: str, value: object, *, allow_zero: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0 or (not allow_zero and seconds == 0):
-        bound = "> 0" if not allow_zero else ">= 0"
-        raise ValueError(f"{name} must be a number of seconds {bound}, got {value!r}")
-    return seconds
-
-
-def _check_attempts(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 class _Attempt:
@@ -93,10 +78,8 @@ class Backoff:
     _strategy: Any = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        initial = _check_seconds("Backoff.initial", self.initial)
-        maximum = _check_seconds("Backoff.maximum", self.maximum)
-        if math.isinf(maximum):
-            raise ValueError("Backoff.maximum must be finite")
+        initial = check_seconds("Backoff.initial", self.initial)
+        maximum = check_seconds("Backoff.maximum", self.maximum)
         if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, (int, float)):
             raise TypeError("Backoff.multiplier must be a number >= 1")
         if math.isnan(self.multiplier) or self.multiplier < 1 or math.isinf(self.multiplier):
@@ -157,17 +140,14 @@ class ErrorPolicy:
     trips_breaker: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.retry, bool):
-            raise TypeError("ErrorPolicy.retry must be a bool")
+        check_bool("ErrorPolicy.retry", self.retry)
         if self.attempts is not None:
-            _check_attempts("ErrorPolicy.attempts", self.attempts)
+            check_attempts("ErrorPolicy.attempts", self.attempts)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise TypeError("ErrorPolicy.backoff must be a Backoff or None")
-        _check_seconds("ErrorPolicy.max_retry_after", self.max_retry_after)
-        if not isinstance(self.trips_breaker, bool):
-            raise TypeError("ErrorPolicy.trips_breaker must be a bool")
-        if not isinstance(self.respect_retry_after, bool):
-            raise TypeError("ErrorPolicy.respect_retry_after must be a bool")
+        check_seconds("ErrorPolicy.max_retry_after", self.max_retry_after)
+        check_bool("ErrorPolicy.trips_breaker", self.trips_breaker)
+        check_bool("ErrorPolicy.respect_retry_after", self.respect_retry_after)
 
     @classmethod
     def never(cls) -> ErrorPolicy:
@@ -179,7 +159,8 @@ _NEVER = ErrorPolicy.never()
 _RETRY_NO_TRIP = ErrorPolicy(trips_breaker=False)
 _RETRY = ErrorPolicy()
 
-#: The default table (DESIGN.md). User policies are merged over it.
+#: The default table (the README's "What happens to each failure"). User policies are
+#: merged over it.
 DEFAULT_POLICIES: Mapping[PolicyKey, ErrorPolicy] = MappingProxyType(
     {
         400: _NEVER,
@@ -298,21 +279,56 @@ class PolicyTable:
         return self._by_kind.get(failure.kind, _RETRY)
 
 
+#: Why a call stopped retrying; every give-up the library reports carries one of these.
 GiveUpReason = Literal[
-    "not_retryable",
-    "server_declined",
-    "attempts_exhausted",
-    "retry_after_too_long",
-    "deadline",
-    "retry_budget",
-    "breaker_open",
-    "not_recoverable",
+    "not_retryable",  # the failure's policy never retries it (a 400, insufficient_quota)
+    "server_declined",  # the server answered x-should-retry: false
+    "not_recoverable",  # a stream that may be neither resumed nor restarted (output seen)
+    "attempts_exhausted",  # the policy's attempts (or the testing cap) are used up
+    "retry_after_too_long",  # the server asked for a wait above max_retry_after
+    "deadline",  # the next wait would end past the call's deadline
+    "breaker_open",  # the circuit breaker opened while the call was retrying
+    "retry_budget",  # the retry budget has no token left: an outage, not a blip
 ]
+GIVE_UP_REASONS: frozenset[str] = frozenset(get_args(GiveUpReason))
+
+
+@dataclass(frozen=True, slots=True)
+class Situation:
+    """Everything the engine knows when an attempt has failed: the whole input of
+    :func:`decide`, frozen so the decision can be replayed and property-tested.
+
+    Attributes:
+        failure: what went wrong.
+        policy: the :class:`ErrorPolicy` that governs it (``PolicyTable.lookup``).
+        attempt: the number the policy's limit applies to: the attempts of the call so far
+            (since a stream's last progress), or the waits for an open breaker.
+        attempts: the call's default limit, when the policy sets none.
+        backoff: the call's default backoff, when the policy sets none.
+        elapsed: seconds since the call began (since a stream's last progress).
+        deadline: the call's deadline in seconds, ``None`` for none.
+        testing_attempts: the cap of ``set_testing(True, attempts=n)``, if any.
+        recoverable: ``False`` for a stream that may be neither resumed nor restarted.
+        breaker_open: the call's breaker is open now (and the call does not wait for it).
+        budget_left: the retry budget granted a token (``True`` when there is no budget).
+    """
+
+    failure: Failure
+    policy: ErrorPolicy
+    attempt: int
+    attempts: int
+    backoff: Backoff
+    elapsed: float
+    deadline: float | None
+    testing_attempts: int | None = None
+    recoverable: bool = True
+    breaker_open: bool = False
+    budget_left: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of :func:`decide`: retry after :attr:`wait` seconds, or give up."""
+    """The outcome of :func:`decide`: retry after :attr:`wait` seconds, or give up and why."""
 
     retry: bool
     wait: float = 0.0
@@ -320,38 +336,42 @@ class Decision:
     policy: ErrorPolicy = _RETRY
 
 
-def decide(
-    failure: Failure,
-    policy: ErrorPolicy,
-    *,
-    attempt: int,
-    attempts: int,
-    backoff: Backoff,
-    elapsed: float,
-    deadline: float | None,
-) -> Decision:
-    """Decide whether to retry after *failure*, the outcome of attempt number *attempt*.
+def decide(situation: Situation) -> Decision:
+    """Retry after a wait, or give up and why: every give-up of the library is decided here.
 
-    Pure (apart from the jitter's randomness): *attempts* and *backoff* are the call's
-    defaults, overridden by the policy's own. The wait is the server's Retry-After when
-    the policy respects it (a value above ``max_retry_after`` means give up now), else the
-    backoff. A wait that would end past the *deadline* (seconds since the call began) is
-    never slept: the call gives up instead.
+    Pure (apart from the backoff's jitter). In order: the policy must retry at all, the
+    server must not have said ``x-should-retry: false``, a stream must still be
+    recoverable, attempts must be left (the policy's own limit, else the call's, capped in
+    testing mode); the wait is the server's Retry-After when the policy respects it (one
+    above ``max_retry_after`` means give up now: waiting less earns another 429), else the
+    backoff; a wait that would end past the deadline is never slept; last, an open breaker
+    and an empty retry budget veto the retry. The engine looks those two up only when
+    everything before them says retry, and decides again with what it found.
     """
+    s = situation
+    policy = s.policy
     if not policy.retry:
         return Decision(False, reason="not_retryable", policy=policy)
-    if failure.should_retry is False:
+    if s.failure.should_retry is False:
         return Decision(False, reason="server_declined", policy=policy)
-    limit = policy.attempts if policy.attempts is not None else attempts
-    if attempt >= limit:
+    if not s.recoverable:
+        return Decision(False, reason="not_recoverable", policy=policy)
+    limit = policy.attempts if policy.attempts is not None else s.attempts
+    if s.testing_attempts is not None:
+        limit = min(limit, s.testing_attempts)
+    if s.attempt >= limit:
         return Decision(False, reason="attempts_exhausted", policy=policy)
-    retry_after = failure.retry_after
+    retry_after = s.failure.retry_after
     if policy.respect_retry_after and retry_after is not None and retry_after > 0:
         if retry_after > policy.max_retry_after:
             return Decision(False, reason="retry_after_too_long", policy=policy)
         wait = retry_after
     else:
-        wait = (policy.backoff or backoff).compute(attempt)
-    if deadline is not None and elapsed + wait > deadline:
+        wait = (policy.backoff or s.backoff).compute(s.attempt)
+    if s.deadline is not None and s.elapsed + wait > s.deadline:
         return Decision(False, reason="deadline", policy=policy)
+    if s.breaker_open:
+        return Decision(False, reason="breaker_open", policy=policy)
+    if not s.budget_left:
+        return Decision(False, reason="retry_budget", policy=policy)
     return Decision(True, wait=wait, policy=policy)

@@ -13,7 +13,7 @@ import httpx2
 import openai
 
 if TYPE_CHECKING:
-    from ._retry import CallState
+    from ._call import CallState
 
 __all__ = ["attempt_headers", "breaker_key", "truncated_body"]
 

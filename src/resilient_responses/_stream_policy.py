@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from ._policy import _check_seconds
+from ._checks import check_bool, check_seconds
+from ._contract import RECOVERIES, Recovery
 
 __all__ = ["Recovery", "StreamPolicy"]
-
-Recovery = Literal["auto", "resume", "restart", "raise"]
-_RECOVERIES = ("auto", "resume", "restart", "raise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +44,14 @@ class StreamPolicy:
     make_resumable: bool = False
 
     def __post_init__(self) -> None:
-        if self.recovery not in _RECOVERIES:
+        if self.recovery not in RECOVERIES:
             raise ValueError(
-                f"StreamPolicy.recovery must be one of {_RECOVERIES}, got {self.recovery!r}"
+                f"StreamPolicy.recovery must be one of {RECOVERIES}, got {self.recovery!r}"
             )
         if self.idle_timeout is not None:
-            _check_seconds("StreamPolicy.idle_timeout", self.idle_timeout, allow_zero=False)
+            check_seconds("StreamPolicy.idle_timeout", self.idle_timeout, allow_zero=False)
         if self.first_event_timeout is not None:
-            _check_seconds(
+            check_seconds(
                 "StreamPolicy.first_event_timeout", self.first_event_timeout, allow_zero=False
             )
-        if not isinstance(self.make_resumable, bool):
-            raise TypeError("StreamPolicy.make_resumable must be a bool")
+        check_bool("StreamPolicy.make_resumable", self.make_resumable)

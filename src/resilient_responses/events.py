@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ._classify import Failure
+from ._policy import GIVE_UP_REASONS, GiveUpReason
 
 __all__ = [
     "BreakerStateChanged",
@@ -23,7 +24,9 @@ __all__ = [
     "CallTracer",
     "CostBudgetCrossed",
     "EngineEvent",
+    "GIVE_UP_REASONS",
     "GaveUp",
+    "GiveUpReason",
     "Hook",
     "RetryScheduled",
     "SdkRetriesDetected",
@@ -49,13 +52,14 @@ class RetryScheduled:
 
 @dataclass(frozen=True, slots=True)
 class GaveUp:
-    """The call failed for good after *attempt* attempts, for *reason*."""
+    """The call failed for good after *attempt* attempts, for *reason* (one of
+    :data:`GIVE_UP_REASONS`)."""
 
     key: str
     model: str | None
     attempt: int
     failure: Failure
-    reason: str
+    reason: GiveUpReason
     elapsed_s: float
     breaker_state: str | None
 

@@ -112,7 +112,7 @@ def assert_note_lists_attempts(exc: BaseException, attempts: int, described: str
 
 def fail_count(resilience: rr.Resilience, key: str) -> int:
     """Failures pybreaker has counted for *key* since it last closed."""
-    breakers = resilience.engine.breakers
+    breakers = resilience._engine.breakers
     assert breakers is not None
     return int(breakers.get(key).storage.counter)
 
@@ -151,7 +151,7 @@ def connection_error() -> openai.APIConnectionError:
 
 def rewind_breaker(resilience: rr.Resilience, key: str, seconds: float = 3600.0) -> None:
     """Pretend the breaker of *key* opened *seconds* ago (pybreaker uses the wall clock)."""
-    breakers = resilience.engine.breakers
+    breakers = resilience._engine.breakers
     assert breakers is not None
     breakers.get(key).storage.opened_at = datetime.now(timezone.utc) - timedelta(seconds=seconds)
 

@@ -25,7 +25,7 @@ class BreakerTime(VirtualClock):
     def sleep(self, seconds: float) -> None:
         super().sleep(seconds)
         assert self.resilience is not None
-        breakers = self.resilience.engine.breakers
+        breakers = self.resilience._engine.breakers
         assert breakers is not None
         for key in breakers.states():
             storage = breakers.get(key).storage

@@ -36,7 +36,7 @@ def test_a_stream_open_failing_with_a_bad_argument_frees_the_half_open_probe() -
     fake.plan([Fault.status(500)])
     with pytest.raises(openai.InternalServerError):
         client.responses.create(model=MODEL, input="hi")
-    breaker = resilience.engine.breakers.get(key)  # type: ignore[union-attr]
+    breaker = resilience._engine.breakers.get(key)  # type: ignore[union-attr]
     breaker.storage.opened_at = datetime.now(timezone.utc) - timedelta(seconds=60)
     with pytest.raises(TypeError):
         client.responses.create(model=MODEL, input="hi", stream=True, no_such_argument=1)
@@ -83,7 +83,7 @@ def test_a_stream_dropped_unread_ends_its_call_and_frees_its_probe() -> None:
     fake.plan([Fault.status(500)])
     with pytest.raises(openai.InternalServerError):
         client.responses.create(model=MODEL, input="hi")
-    breaker = resilience.engine.breakers.get(key)  # type: ignore[union-attr]
+    breaker = resilience._engine.breakers.get(key)  # type: ignore[union-attr]
     breaker.storage.opened_at = datetime.now(timezone.utc) - timedelta(seconds=60)
     stream = client.responses.create(model=MODEL, input="hi", stream=True)  # the probe
     del stream  # never read, never closed

@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from resilient_responses import Backoff, ErrorPolicy, Failure, classify
 from resilient_responses._classify import parse_retry_after
-from resilient_responses._policy import DEFAULT_POLICIES, PolicyTable, decide
+from resilient_responses._policy import (
+    DEFAULT_POLICIES,
+    GIVE_UP_REASONS,
+    PolicyTable,
+    Situation,
+    decide,
+)
 
 from ._support import connection_error, sdk_error
 
@@ -114,13 +120,15 @@ def test_decide_bounds_attempts_waits_and_the_deadline(
         failure = sequence[min(attempt - 1, len(sequence) - 1)]
         policy = table.lookup(failure)
         decision = decide(
-            failure,
-            policy,
-            attempt=attempt,
-            attempts=attempts,
-            backoff=backoff,
-            elapsed=elapsed,
-            deadline=deadline,
+            Situation(
+                failure=failure,
+                policy=policy,
+                attempt=attempt,
+                attempts=attempts,
+                backoff=backoff,
+                elapsed=elapsed,
+                deadline=deadline,
+            )
         )
         limit = policy.attempts if policy.attempts is not None else attempts
         if not policy.retry:
@@ -165,19 +173,102 @@ def test_decide_never_retries_past_the_last_attempt(
     """attempt >= attempts (no policy override) always gives up, with a reason."""
     policy = ErrorPolicy()
     decision = decide(
-        failure,
-        policy,
-        attempt=attempt,
-        attempts=attempts,
-        backoff=backoff,
-        elapsed=elapsed,
-        deadline=deadline,
+        Situation(
+            failure=failure,
+            policy=policy,
+            attempt=attempt,
+            attempts=attempts,
+            backoff=backoff,
+            elapsed=elapsed,
+            deadline=deadline,
+        )
     )
     if attempt >= attempts:
         assert not decision.retry
     if decision.retry:
         assert deadline is None or elapsed + decision.wait <= deadline
         assert decision.wait >= 0
+
+
+@given(
+    failure=failures(),
+    policy=policies,
+    attempt=st.integers(1, 20),
+    attempts=st.integers(1, 20),
+    backoff=backoffs,
+    elapsed=st.floats(min_value=0, max_value=200),
+    deadline=st.one_of(st.none(), st.floats(min_value=0.001, max_value=200)),
+    testing_attempts=st.one_of(st.none(), st.integers(1, 20)),
+    recoverable=st.booleans(),
+    breaker_open=st.booleans(),
+    budget_left=st.booleans(),
+)
+def test_decide_rules_every_reason_in_a_fixed_order(
+    failure: Failure,
+    policy: ErrorPolicy,
+    attempt: int,
+    attempts: int,
+    backoff: Backoff,
+    elapsed: float,
+    deadline: float | None,
+    testing_attempts: int | None,
+    recoverable: bool,
+    breaker_open: bool,
+    budget_left: bool,
+) -> None:
+    """The whole decision from one frozen situation: each reason wins exactly when every
+    reason before it allowed a retry, and a retry is granted only when none applies."""
+    situation = Situation(
+        failure=failure,
+        policy=policy,
+        attempt=attempt,
+        attempts=attempts,
+        backoff=backoff,
+        elapsed=elapsed,
+        deadline=deadline,
+        testing_attempts=testing_attempts,
+        recoverable=recoverable,
+        breaker_open=breaker_open,
+        budget_left=budget_left,
+    )
+    decision = decide(situation)
+    limit = policy.attempts if policy.attempts is not None else attempts
+    if testing_attempts is not None:
+        limit = min(limit, testing_attempts)
+    ra = failure.retry_after
+    waits_for_server = policy.respect_retry_after and ra is not None and ra > 0
+    expected = (
+        "not_retryable"
+        if not policy.retry
+        else "server_declined"
+        if failure.should_retry is False
+        else "not_recoverable"
+        if not recoverable
+        else "attempts_exhausted"
+        if attempt >= limit
+        else "retry_after_too_long"
+        if waits_for_server and ra is not None and ra > policy.max_retry_after
+        else None
+    )
+    if expected is not None:
+        assert (decision.retry, decision.reason) == (False, expected)
+        return
+    if deadline is not None and elapsed + decision.wait > deadline:
+        assert decision.reason == "deadline"
+        return
+    if decision.reason == "deadline":
+        assert deadline is not None
+        return
+    if breaker_open:
+        assert (decision.retry, decision.reason) == (False, "breaker_open")
+    elif not budget_left:
+        assert (decision.retry, decision.reason) == (False, "retry_budget")
+    else:
+        assert decision.retry
+        assert decision.reason is None
+        cap = (policy.backoff or backoff).maximum
+        assert decision.wait == ra if waits_for_server else decision.wait <= cap
+    assert decision.reason is None or decision.reason in GIVE_UP_REASONS
 
 
 # -- PolicyTable.lookup: most specific key wins -----------------------------------------------

@@ -25,10 +25,10 @@ from resilient_responses.instrumentation import (
     CostBudget,
     ModelPrice,
     PriceTable,
-    StatsCollector,
     Usage,
     usage_from,
 )
+from resilient_responses.instrumentation._stats import StatsCollector
 
 # -- ModelPrice / PriceTable -------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from resilient_responses._classify import Failure
-from resilient_responses.instrumentation import KeyStats, Stats, StatsCollector, Usage
+from resilient_responses.instrumentation import KeyStats, Stats, Usage
+from resilient_responses.instrumentation._stats import StatsCollector
 
 GPT5 = Usage(input_tokens=1_000, cached_input_tokens=200, output_tokens=100, reasoning_tokens=40)
 

@@ -273,7 +273,7 @@ def test_retry_budget_never_goes_below_zero(
         breaker=None,
     )
     client = ResilientOpenAI(fake.client(), resilience=resilience)
-    engine_budget = resilience.engine.budget
+    engine_budget = resilience._engine.budget
     assert engine_budget is not None
     with set_testing(True):
         for done, stream in enumerate(calls, start=1):

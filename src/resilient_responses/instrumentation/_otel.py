@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .._classify import Failure
+from .._cost import usage_from
 from ..events import (
     BreakerStateChanged,
     CallSpan,
@@ -29,7 +30,6 @@ from ..events import (
     StreamInterrupted,
     StreamRecovered,
 )
-from ._pricing import usage_from
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider

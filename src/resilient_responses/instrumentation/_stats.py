@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._classify import Failure
-from ._pricing import PriceTable, Usage, _atto_to_float
+from .._cost import PriceTable, Usage, _atto_to_float
 from ._sketch import QuantileSketch
 
 __all__ = ["MAX_LABELS", "KeyStats", "Stats", "StatsCollector"]

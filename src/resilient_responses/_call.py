@@ -1,0 +1,495 @@
+"""One call's books: :class:`CallState` keeps a call across its attempts.
+
+It admits each attempt through the breaker, turns each failure into a
+:class:`~resilient_responses._policy.Situation` and lets the pure
+:func:`~resilient_responses._policy.decide` rule on it, records the outcome with the
+breaker and the budget, and reports it (logs, spans, stats, observers). It never sleeps and
+never sends: the retry loops (``_loop``) and the stream shells do the I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+
+from ._backends import Admission
+from ._classify import Failure, classify
+from ._config import get_testing
+from ._cost import Usage, usage_from
+from ._engine import Engine
+from ._policy import Decision, GiveUpReason, Situation, decide
+from .events import (
+    CallReport,
+    CallSpan,
+    CallSucceeded,
+    EngineEvent,
+    GaveUp,
+    RetryScheduled,
+    current_observers,
+)
+from .exceptions import CircuitOpenError, DeadlineExceededError, add_note
+
+__all__ = ["CallState", "DeclaredFailure"]
+
+_NOTE_PREFIX = "resilient_responses:"
+
+
+class CallState:
+    """One call across its attempts (one stream across its connections). Not shared.
+
+    The loops drive it: :meth:`begin` before each attempt, then :meth:`settle` with the
+    answer or :meth:`failed` with the exception; each judges and reports the outcome.
+    Streams judge their faults with :meth:`judge` and report them in their own words.
+    """
+
+    __slots__ = (
+        "_admission",
+        "attempt",
+        "attempts_sent",
+        "began",
+        "breaker_waits",
+        "decision",
+        "delivered",
+        "engine",
+        "finished",
+        "history",
+        "idempotency_key",
+        "inspect_result",
+        "key",
+        "last_exception",
+        "model",
+        "spans",
+        "start",
+        "via_client",
+    )
+
+    def __init__(
+        self,
+        engine: Engine,
+        key: str,
+        model: str | None,
+        *,
+        via_client: bool,
+        stream: bool = False,
+        operation: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.key = key
+        self.model = model
+        self.via_client = via_client
+        self.attempt = 0  # attempts since the call began, or since a stream's last progress
+        self.attempts_sent = 0  # requests actually sent, for the stats
+        self.breaker_waits = 0  # times the call waited for an open breaker
+        self.start = self.began = engine.config.clock()
+        self.history: list[tuple[Failure, float | None]] = []
+        self.decision: Decision | None = None
+        self.finished = False
+        #: A stream delivered events: its give-ups are reported as interruptions.
+        self.delivered = False
+        self.last_exception: BaseException | None = None
+        self._admission: Admission | None = None
+        #: Set by the drop-in client for generating calls: finds a failure the server
+        #: declared in a successful answer (a Response with status "failed").
+        self.inspect_result: Callable[[object], Failure | None] | None = None
+        # 128 random bits, as a uuid4 has, without building a UUID object per call.
+        self.idempotency_key = f"rr-{os.urandom(16).hex()}" if via_client else ""
+        if engine.budget is not None:
+            engine.budget.deposit()
+        self.spans: tuple[CallSpan, ...] = (
+            tuple(
+                t.call_started(key, model, stream=stream, operation=operation)
+                for t in engine.tracers
+            )
+            if engine.tracers
+            else ()
+        )
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def emit(self, event: EngineEvent) -> None:
+        """Hand *event* to the hooks and to this call's spans."""
+        self.engine.emit(event)
+        for span in self.spans:
+            span.event(event)
+
+    def elapsed(self) -> float:
+        return self.engine.config.clock() - self.start
+
+    def breaker_state(self) -> str | None:
+        breakers = self.engine.breakers
+        return breakers.state(self.key) if breakers is not None else None
+
+    def finish(
+        self,
+        *,
+        ok: bool,
+        result: object = None,
+        error: BaseException | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        """The call is over: count it (with the usage of its final answer), close its spans,
+        tell the observers. Only the first call counts."""
+        if self.finished:
+            return
+        self.finished = True
+        engine = self.engine
+        elapsed = engine.config.clock() - self.began
+        engine.stats.call_done(
+            self.key,
+            ok=ok,
+            elapsed_s=elapsed,
+            attempts=self.attempts_sent,
+            usage=usage,
+            model=self.model or (getattr(result, "model", None) if usage is not None else None),
+        )
+        for span in self.spans:
+            span.finished(ok=ok, result=result, error=error)
+        observers = current_observers()
+        if observers:
+            report = CallReport(self.key, self.model, ok, self.attempts_sent, elapsed, error)
+            for observer in observers:
+                observer(report)
+
+    def retry_scheduled(self, failure: Failure, decision: Decision) -> None:
+        """Log that another attempt follows after ``decision.wait``."""
+        self.emit(
+            RetryScheduled(
+                key=self.key,
+                model=self.model,
+                attempt=self.attempt,
+                failure=failure,
+                wait_s=decision.wait,
+                elapsed_s=self.elapsed(),
+                breaker_state=self.breaker_state(),
+            )
+        )
+
+    def gave_up(self, failure: Failure, reason: GiveUpReason, *, log: bool = True) -> None:
+        """The call failed for good: note every attempt on the SDK error that will be
+        re-raised, log ``gave_up`` (unless the caller reports its own event), end the call.
+        Once: a call that has ended is left as it is."""
+        if self.finished:
+            return
+        if self.last_exception is not None:
+            add_note(self.last_exception, self.note(reason))
+        if log:
+            self.emit(
+                GaveUp(
+                    key=self.key,
+                    model=self.model,
+                    attempt=self.attempt,
+                    failure=failure,
+                    reason=reason,
+                    elapsed_s=self.elapsed(),
+                    breaker_state=self.breaker_state(),
+                )
+            )
+        self.finish(ok=False, error=self.last_exception)
+
+    def _report(self, failure: Failure, decision: Decision) -> Decision:
+        if decision.retry:
+            self.retry_scheduled(failure, decision)
+        else:
+            self.gave_up(failure, decision.reason or "not_retryable")
+        return decision
+
+    def note(self, reason: str) -> str:
+        """The PEP 678 note listing every attempt, added to the re-raised SDK error."""
+        lines = [
+            f"{_NOTE_PREFIX} gave up after {self.attempt} attempt"
+            f"{'s' if self.attempt != 1 else ''} in {self.elapsed():.3f}s ({reason}"
+            f"{'; the circuit breaker opened' if reason == 'breaker_open' else ''})"
+        ]
+        for number, (failure, wait) in enumerate(self.history, start=1):
+            waited = f", waited {wait:.3f}s" if wait is not None else ""
+            lines.append(f"  attempt {number}: {failure.describe()}{waited}")
+        return "\n".join(lines)
+
+    # -- admission ------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Admit the next attempt through the breaker; raises when it refuses (see
+        :meth:`_refused`)."""
+        self._before_attempt()
+        breakers = self.engine.breakers
+        if breakers is not None:
+            try:
+                self._admission = breakers.admit(self.key)
+            except CircuitOpenError as exc:
+                self._refused(exc)
+        self._admitted()
+
+    async def abegin(self) -> None:
+        """The async twin of :meth:`begin` (a fleet store answers without blocking)."""
+        self._before_attempt()
+        breakers = self.engine.breakers
+        if breakers is not None:
+            try:
+                self._admission = await breakers.aadmit(self.key)
+            except CircuitOpenError as exc:
+                self._refused(exc)
+        self._admitted()
+
+    def _before_attempt(self) -> None:
+        budget = self.engine.config.cost_budget
+        if budget is not None:
+            budget.check()  # a spent hard budget: BudgetExceededError, nothing sent
+        self.attempt += 1
+        self.decision = None
+
+    def _admitted(self) -> None:
+        self.attempts_sent += 1
+        for span in self.spans:
+            span.attempt_started(self.attempt)
+
+    def _refused(self, exc: CircuitOpenError) -> None:
+        """The breaker refused the attempt. Always raises: the ``CircuitOpenError`` with a
+        retry decided (the loop waits ``decision.wait`` and asks again) or to fail fast;
+        the call's last SDK error when the breaker opened while the call was retrying;
+        ``DeadlineExceededError`` when waiting for the breaker ran out of time before
+        anything was sent. A stream that delivered events reports its own interruption
+        (and ends the call then)."""
+        self.attempt -= 1
+        if self.engine.waits_for_breaker:
+            # Like a 503 whose Retry-After is the breaker's `retry_in`. Waiting sends
+            # nothing: it draws nothing from the retry budget and no attempt from the
+            # other failures' limits (the "circuit_open" policy bounds it).
+            self.breaker_waits += 1
+            refused = Failure(kind="circuit_open", retry_after=exc.retry_in or None, exception=exc)
+            _, decision = self._judge(refused, None, attempt=self.breaker_waits)
+            self._settle_decision(refused, decision)
+            if decision.retry:
+                self.retry_scheduled(refused, decision)
+                raise exc
+            if not self.delivered:
+                self.gave_up(refused, decision.reason or "not_retryable")
+            if self.last_exception is not None:
+                raise self.last_exception from None
+            if decision.reason == "deadline":
+                deadline = self.engine.config.deadline or 0.0
+                raise DeadlineExceededError(
+                    deadline, self.engine.config.clock() - self.began
+                ) from exc
+            raise exc
+        if self.last_exception is None:
+            if not self.delivered:
+                self.finish(ok=False, error=exc)
+            raise exc
+        # Opened by other calls while we waited: stop, and re-raise our last SDK error
+        # rather than an error about a request we never sent.
+        last = self.history[-1][0]
+        decision = decide(replace(self._situation(last), breaker_open=True))
+        self.decision = decision
+        if not self.delivered:
+            self.gave_up(last, decision.reason or "breaker_open")
+        raise self.last_exception from None
+
+    def _record(self, tripped: bool | None) -> str | None:
+        admission, self._admission = self._admission, None
+        breakers = self.engine.breakers
+        if admission is None or breakers is None:
+            return None
+        return breakers.record(admission, tripped)
+
+    async def _arecord(self, tripped: bool | None) -> str | None:
+        admission, self._admission = self._admission, None
+        breakers = self.engine.breakers
+        if admission is None or breakers is None:
+            return None
+        return await breakers.arecord(admission, tripped)
+
+    def abandon(self, error: BaseException | None = None) -> None:
+        """The caller left before the call ended: release the attempt (the breaker learns
+        nothing) and end the call: a success when the consumer simply stopped (closed a
+        stream, ``GeneratorExit``), a failure when *error* is on its way out (cancellation
+        during a wait, the caller's own bug). Never waits on I/O (finalizers call it)."""
+        admission, self._admission = self._admission, None
+        if admission is not None and self.engine.breakers is not None:
+            self.engine.breakers.release(admission)
+        if isinstance(error, GeneratorExit):
+            error = None
+        self.finish(ok=error is None, error=error)
+
+    # -- answers --------------------------------------------------------------------------
+
+    def settle(self, result: object) -> None:
+        """The attempt returned *result*: a success, or a failure the server declared in it
+        (retried by raising an internal exception the loop catches, or returned as the SDK
+        returned it)."""
+        failure = self.inspect_result(result) if self.inspect_result is not None else None
+        if failure is None:
+            self._record(False)
+            self._success(result)
+        else:
+            self._declared(failure, result, self.judge(failure))
+
+    async def asettle(self, result: object) -> None:
+        """The async twin of :meth:`settle`."""
+        failure = self.inspect_result(result) if self.inspect_result is not None else None
+        if failure is None:
+            await self._arecord(False)
+            self._success(result)
+        else:
+            self._declared(failure, result, await self.ajudge(failure))
+
+    def _success(self, result: object) -> None:
+        engine = self.engine
+        for span in self.spans:
+            span.attempt_succeeded(self.attempt)
+        usage = (
+            usage_from(result)
+            if result is not None and getattr(result, "usage", None) is not None
+            else None
+        )
+        if usage is not None and engine.config.cost_budget is not None:
+            engine.charge(self.model or getattr(result, "model", None), usage)
+        if engine.config.log_successes:
+            request_id = getattr(result, "_request_id", None)
+            self.emit(
+                CallSucceeded(
+                    key=self.key,
+                    model=self.model,
+                    attempt=self.attempt,
+                    elapsed_s=self.elapsed(),
+                    request_id=request_id if isinstance(request_id, str) else None,
+                )
+            )
+        self.finish(ok=True, result=result, usage=usage)
+
+    def _declared(self, failure: Failure, result: object, decision: Decision) -> None:
+        if getattr(result, "usage", None) is not None:
+            # Paid either way; thrown away when retried.
+            self.engine.account_usage(self.key, self.model, result, wasted=decision.retry)
+        self._report(failure, decision)
+        if decision.retry:
+            raise DeclaredFailure
+
+    def progress(self) -> None:
+        """A stream made progress after a recovery: attempts and deadline start over."""
+        if self.attempt > 1:
+            self.attempt = 1
+            self.start = self.engine.config.clock()
+            self.history.clear()
+
+    # -- failures -------------------------------------------------------------------------
+
+    def failed(self, exc: BaseException | None) -> Decision | None:
+        """Judge and report a failed attempt from its exception; ``None`` when *exc* is not
+        ours (cancellation, the caller's own bug): the breaker learns nothing, the call
+        ends."""
+        failure = classify(exc) if exc is not None else None
+        if failure is None:
+            self.abandon(exc)
+            return None
+        return self._report(failure, self.judge(failure, exc))
+
+    async def afailed(self, exc: BaseException | None) -> Decision | None:
+        """The async twin of :meth:`failed`."""
+        failure = classify(exc) if exc is not None else None
+        if failure is None:
+            self.abandon(exc)
+            return None
+        return self._report(failure, await self.ajudge(failure, exc))
+
+    def judge(
+        self,
+        failure: Failure,
+        exc: BaseException | None = None,
+        *,
+        recoverable: bool = True,
+        progressed: bool = False,
+    ) -> Decision:
+        """Account a failed attempt and decide what follows, without reporting it.
+
+        ``progressed``: the attempt delivered new stream events before it was cut; when it
+        is recovered, the breaker counts it as a success (the server was answering).
+        """
+        situation, decision = self._judge(failure, exc, recoverable=recoverable)
+        state = self._record(_trips(decision, progressed))
+        budget = self.engine.budget
+        asked = budget is not None and self._asks_budget(decision, state)
+        left = budget.try_withdraw() if budget is not None and asked else True
+        return self._vetoed(situation, decision, state, left)
+
+    async def ajudge(
+        self,
+        failure: Failure,
+        exc: BaseException | None = None,
+        *,
+        recoverable: bool = True,
+        progressed: bool = False,
+    ) -> Decision:
+        """The async twin of :meth:`judge`."""
+        situation, decision = self._judge(failure, exc, recoverable=recoverable)
+        state = await self._arecord(_trips(decision, progressed))
+        budget = self.engine.budget
+        asked = self._asks_budget(decision, state)
+        left = await budget.atry_withdraw() if budget is not None and asked else True
+        return self._vetoed(situation, decision, state, left)
+
+    def _judge(
+        self,
+        failure: Failure,
+        exc: BaseException | None,
+        *,
+        attempt: int | None = None,
+        recoverable: bool = True,
+    ) -> tuple[Situation, Decision]:
+        self.engine.stats.failure(self.key, failure)
+        for span in self.spans:
+            span.attempt_failed(self.attempt, failure)
+        if exc is not None:
+            self.last_exception = exc
+            if not self.via_client and not self.engine.sdk_retries_warned:
+                warning = self.engine.sdk_retries(self.key, exc)
+                if warning is not None:
+                    self.emit(warning)
+        situation = self._situation(failure, attempt=attempt, recoverable=recoverable)
+        return situation, decide(situation)
+
+    def _situation(
+        self, failure: Failure, *, attempt: int | None = None, recoverable: bool = True
+    ) -> Situation:
+        config = self.engine.config
+        return Situation(
+            failure=failure,
+            policy=config.table.lookup(failure),
+            attempt=self.attempt if attempt is None else attempt,
+            attempts=config.attempts,
+            backoff=config.backoff,
+            elapsed=self.elapsed(),
+            deadline=config.deadline,
+            testing_attempts=get_testing().attempts,
+            recoverable=recoverable,
+        )
+
+    def _asks_budget(self, decision: Decision, state: str | None) -> bool:
+        """A retry draws on the budget unless the open breaker vetoes it first."""
+        return decision.retry and (state != "open" or self.engine.waits_for_breaker)
+
+    def _vetoed(
+        self, situation: Situation, decision: Decision, state: str | None, budget_left: bool
+    ) -> Decision:
+        """An open breaker or an empty retry budget vetoes a retry: :func:`decide` rules
+        again with what the breaker and the budget said."""
+        breaker_open = state == "open" and not self.engine.waits_for_breaker
+        if decision.retry and (breaker_open or not budget_left):
+            found = replace(situation, breaker_open=breaker_open, budget_left=budget_left)
+            decision = decide(found)
+        self._settle_decision(situation.failure, decision)
+        return decision
+
+    def _settle_decision(self, failure: Failure, decision: Decision) -> None:
+        self.decision = decision
+        self.history.append((failure, decision.wait if decision.retry else None))
+
+
+def _trips(decision: Decision, progressed: bool) -> bool:
+    """Whether the breaker counts the failure: its policy trips it, unless a stream that
+    was delivering events is recovered (the fault was on the way, not at the server)."""
+    return decision.policy.trips_breaker and not (progressed and decision.retry)
+
+
+class DeclaredFailure(Exception):
+    """Internal: an answer declared a failure that will be retried. Never escapes."""

@@ -1,0 +1,199 @@
+"""The stream contract: the event vocabulary, one text accumulator, and the sans-I/O core.
+
+Everything that knows what a Responses stream event *means* lives here: which events end a
+stream, which carry no output (so a restart is still allowed), which declare a failure,
+which carry text. :class:`StreamCore` applies that vocabulary to the events one stream
+delivers: it deduplicates by ``sequence_number``, tracks the response id, the delivered text
+and whether output was seen, and says which recovery a fault allows. It does no I/O and
+knows nothing of retries: the stream shells feed it events and ask it questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+__all__ = [
+    "DECLARED_FAILURE_EVENTS",
+    "LIFECYCLE_EVENTS",
+    "TERMINAL_EVENTS",
+    "TEXT_DELTA",
+    "Mode",
+    "Recovery",
+    "StreamCore",
+    "TextAccumulator",
+    "Verdict",
+]
+
+#: Events that end a Responses stream. A body that ends without one was cut.
+TERMINAL_EVENTS = frozenset(
+    {"response.completed", "response.failed", "response.incomplete", "error"}
+)
+#: Events that carry no output: a restart is allowed while the consumer saw only these.
+LIFECYCLE_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
+#: Events in which the server declares that the response failed.
+DECLARED_FAILURE_EVENTS = frozenset({"error", "response.failed"})
+#: The event that carries output text.
+TEXT_DELTA = "response.output_text.delta"
+
+#: What :meth:`StreamCore.accept` says of one event read from the wire.
+Verdict = Literal["deliver", "skip", "end", "declared"]
+#: How a broken stream can be recovered.
+Mode = Literal["resume", "restart"]
+#: What a broken stream does (``StreamPolicy.recovery``).
+Recovery = Literal["auto", "resume", "restart", "raise"]
+RECOVERIES: tuple[Recovery, ...] = ("auto", "resume", "restart", "raise")
+
+
+class TextAccumulator:
+    """The output text delivered so far, joined only when asked for."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, delta: object) -> None:
+        """Add a ``response.output_text.delta`` event's ``delta`` (anything else is ignored)."""
+        if isinstance(delta, str):
+            self.parts.append(delta)
+            self.size += len(delta)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class StreamCore:
+    """What one resilient stream has delivered, and which recovery a fault allows. No I/O.
+
+    ``deliver_count`` counts events handed to the consumer; ``output_seen`` turns true at
+    the first event that is not a lifecycle event, after which a restart would replay
+    output and is no longer allowed. ``progressed`` says whether the current connection
+    delivered something new (output, or any event of a resume): lifecycle events of a
+    fresh response are not progress, so a server that cuts every stream after
+    ``response.created`` still exhausts the attempts.
+    """
+
+    __slots__ = (
+        "deliver_count",
+        "first_event_seen",
+        "last_seq",
+        "on_first_event",
+        "on_progress",
+        "output_seen",
+        "progressed",
+        "recovery",
+        "response_id",
+        "restart_pending",
+        "resumable",
+        "resuming",
+        "text",
+    )
+
+    def __init__(
+        self,
+        recovery: Recovery = "auto",
+        *,
+        resumable: bool = False,
+        response_id: str | None = None,
+        starting_after: int | None = None,
+    ) -> None:
+        self.recovery = recovery
+        self.resumable = resumable
+        self.response_id = response_id
+        self.last_seq = starting_after
+        self.output_seen = False
+        self.first_event_seen = False
+        # Set by a restart until the new response's first event: until then the consumer
+        # still holds the old response's id and sequence number (an interruption reports
+        # them), but neither may be used to deduplicate or to resume.
+        self.restart_pending = False
+        self.deliver_count = 0
+        self.progressed = False
+        self.resuming = False
+        self.text = TextAccumulator()
+        #: Called at the first event delivered (time to first event).
+        self.on_first_event: Callable[[], None] | None = None
+        #: Called when a connection first makes progress (attempts start over).
+        self.on_progress: Callable[[], None] | None = None
+
+    @property
+    def partial_text(self) -> str:
+        return self.text.text
+
+    def can_resume(self) -> bool:
+        return self.response_id is not None and self.resumable and not self.restart_pending
+
+    def connecting(self) -> Literal["create", "resume"]:
+        """A new connection is being opened: how, and reset the per-connection progress."""
+        self.progressed = False
+        self.resuming = self.can_resume()
+        return "resume" if self.resuming else "create"
+
+    def accept(self, event: Any) -> Verdict:
+        """Classify one event read from the wire (and account it when delivered)."""
+        if self.restart_pending:
+            self.restart_pending = False
+            self.response_id = None
+            self.last_seq = None
+        seq = getattr(event, "sequence_number", None)
+        last = self.last_seq
+        if isinstance(seq, int) and last is not None and seq <= last:
+            return "skip"  # replayed by a resume: the consumer already has it
+        if not self.first_event_seen:
+            self.first_event_seen = True
+            if self.on_first_event is not None:
+                self.on_first_event()
+        event_type = getattr(event, "type", None)
+        if event_type == "response.created":
+            response = getattr(event, "response", None)
+            self.response_id = getattr(response, "id", None) or self.response_id
+            if getattr(response, "background", None):
+                self.resumable = True
+        if event_type in DECLARED_FAILURE_EVENTS:
+            return "declared"
+        if not self.progressed and (self.resuming or event_type not in LIFECYCLE_EVENTS):
+            self.progressed = True
+            if self.on_progress is not None:
+                self.on_progress()
+        if isinstance(seq, int):
+            self.last_seq = seq
+        if event_type not in LIFECYCLE_EVENTS:
+            self.output_seen = True
+            if event_type == TEXT_DELTA:
+                self.text.add(getattr(event, "delta", None))
+        self.deliver_count += 1
+        return "end" if event_type in TERMINAL_EVENTS else "deliver"
+
+    def deliver_declared(self, event: Any) -> None:
+        """A declared failure is handed to the consumer as the SDK would hand it."""
+        seq = getattr(event, "sequence_number", None)
+        if isinstance(seq, int):
+            self.last_seq = seq
+        self.deliver_count += 1
+
+    def mode(self, *, declared: bool) -> Mode | None:
+        """The recovery this stream allows now, or ``None``: it cannot be recovered.
+
+        A declared failure is never resumed (the response itself failed): only restarted,
+        and only before output.
+        """
+        recovery = self.recovery
+        if recovery == "raise":
+            return None
+        can_resume = not declared and self.can_resume()
+        can_restart = not self.output_seen
+        if recovery == "resume":
+            return "resume" if can_resume else None
+        if recovery == "restart":
+            return "restart" if can_restart else None
+        if can_resume:
+            return "resume"
+        return "restart" if can_restart else None
+
+    def restarting(self) -> None:
+        """A restart begins a new response (its events start at ``response.created``)."""
+        self.restart_pending = True
+        self.resumable = False

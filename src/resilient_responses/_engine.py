@@ -1,0 +1,167 @@
+"""The engine of one ``Resilience``: its frozen configuration and its live state.
+
+:class:`EngineConfig` is everything a ``Resilience`` was configured with, validated and
+frozen. :class:`Engine` adds the live state built from it once: breakers and the retry
+budget (from the store), the stats collector, the hooks. One call's books are kept by
+:class:`~resilient_responses._call.CallState`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._backends import BreakerBackend, BudgetBackend, Store
+from ._breaker import BreakerConfig
+from ._budget import RetryBudget
+from ._classify import Failure
+from ._config import get_testing
+from ._cost import Usage, usage_from
+from ._cost_budget import CostBudget
+from ._policy import Backoff, PolicyTable
+from ._stream_policy import StreamPolicy
+from .events import (
+    BreakerStateChanged,
+    CallTracer,
+    CostBudgetCrossed,
+    EngineEvent,
+    Hook,
+    SdkRetriesDetected,
+)
+from .instrumentation._stats import StatsCollector
+
+__all__ = ["Engine", "EngineConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """What a ``Resilience`` was configured with, validated; never changes."""
+
+    table: PolicyTable
+    attempts: int
+    deadline: float | None
+    backoff: Backoff
+    breaker: BreakerConfig | None
+    budget: RetryBudget | None
+    stream: StreamPolicy
+    store: Store
+    log_successes: bool
+    cost_budget: CostBudget | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], object] | None
+
+    @property
+    def waits_for_breaker(self) -> bool:
+        """A retrying ``"circuit_open"`` policy: callers wait for the breaker's next probe."""
+        refused = Failure(kind="circuit_open")
+        return self.breaker is not None and self.table.lookup(refused).retry
+
+
+class Engine:
+    """The live state of one ``Resilience``, built once from its :class:`EngineConfig`."""
+
+    __slots__ = (
+        "breakers",
+        "budget",
+        "config",
+        "hooks",
+        "sdk_retries_warned",
+        "stats",
+        "tracers",
+        "waits_for_breaker",
+    )
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        stats: StatsCollector,
+        hooks: tuple[Hook, ...],
+        tracers: tuple[CallTracer, ...],
+    ) -> None:
+        self.config = config
+        self.stats = stats
+        self.hooks = hooks
+        self.tracers = tracers
+        self.waits_for_breaker = config.waits_for_breaker
+        self.sdk_retries_warned = False
+        store = config.store
+        self.breakers: BreakerBackend | None = (
+            store.breaker_backend(config.breaker, self.on_breaker_change, self.emit)
+            if config.breaker is not None
+            else None
+        )
+        self.budget: BudgetBackend | None = (
+            store.budget_backend(config.budget, config.clock, self.emit)
+            if config.budget is not None
+            else None
+        )
+
+    def emit(self, event: EngineEvent) -> None:
+        for hook in self.hooks:
+            hook(event)
+
+    def on_breaker_change(self, key: str, old: str, new: str) -> None:
+        if new == "open":
+            self.stats.breaker_opened(key)
+        self.emit(BreakerStateChanged(key=key, old=old, new=new))
+
+    def sdk_retries(self, key: str, exc: BaseException) -> SdkRetriesDetected | None:
+        """The one-time warning that a decorated call's own OpenAI client retries too
+        (attempts multiply): a failed request says how many retries the SDK had taken."""
+        request = getattr(getattr(exc, "response", None), "request", None)
+        count = request.headers.get("x-stainless-retry-count") if request is not None else None
+        if count in (None, "0"):
+            return None
+        self.sdk_retries_warned = True
+        return SdkRetriesDetected(key=key, retries_taken=str(count))
+
+    def account_usage(
+        self, key: str, model: str | None, result: object, *, wasted: bool = False
+    ) -> None:
+        """Add the tokens and cost of a response to the stats and the cost budget.
+
+        ``wasted=True``: tokens paid for a response that was thrown away (a failed response
+        restarted), counted in the totals and separately as waste.
+        """
+        usage = usage_from(result)
+        if usage is None:
+            return
+        model = model or getattr(result, "model", None)
+        self.stats.usage(key, model, usage, wasted=wasted)
+        self.charge(model, usage)
+
+    def charge(self, model: str | None, usage: Usage) -> None:
+        """Record the cost of *usage* in the cost budget, logging thresholds it crosses."""
+        budget = self.config.cost_budget
+        if budget is None:
+            return
+        for warning in budget.record(self.stats.prices.cost(model, usage)):
+            self.emit(
+                CostBudgetCrossed(
+                    window=warning.window,
+                    threshold=warning.threshold,
+                    limit_usd=float(warning.limit_usd),
+                    spent_usd=float(warning.spent_usd),
+                    exceeded=warning.exceeded,
+                )
+            )
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0 or get_testing().enabled:
+            return
+        (self.config.sleep or time.sleep)(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        if seconds <= 0 or get_testing().enabled:
+            return
+        sleep = self.config.sleep
+        if sleep is None:
+            await asyncio.sleep(seconds)
+            return
+        result = sleep(seconds)
+        if inspect.isawaitable(result):
+            await result

@@ -1,0 +1,191 @@
+"""Opening resilient streams: the opener (create, restart, resume) and the entry points the
+drop-in clients call for ``responses.create(stream=True)`` and
+``responses.retrieve(id, stream=True)``, sync and async."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+import openai
+from openai import NOT_GIVEN
+
+from ._call import CallState
+from ._contract import StreamCore
+from ._request import attempt_headers, breaker_key
+from ._stream_call import StreamCall
+from ._stream_shell import AsyncResilientStream, ResilientStream
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = [
+    "Opener",
+    "acreate_stream",
+    "aretrieve_stream",
+    "create_stream",
+    "retrieve_stream",
+    "stream_call",
+]
+
+#: The request options a resume keeps (the rest describe a new response).
+_RESUME_OPTIONS = ("include", "include_obfuscation", "extra_query", "extra_body")
+
+
+def _read_timeout(client: Any, given: Any, read: float | None) -> Any:
+    """A per-request timeout with the read timeout replaced (stall detection)."""
+    if read is None:
+        return given
+    base = given if given is not None and given is not NOT_GIVEN else client.timeout
+    if isinstance(base, httpx2.Timeout):
+        return httpx2.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
+    if isinstance(base, (int, float)):
+        return httpx2.Timeout(float(base), read=read)
+    return httpx2.Timeout(None, read=read)
+
+
+class Opener:
+    """Opens the SDK stream for the first attempt, a restart, or a resume.
+
+    *create* is ``None`` for ``retrieve(id, stream=True)``: every connection resumes.
+    """
+
+    __slots__ = ("_client", "_create", "_kwargs", "_retrieve", "_timeout")
+
+    def __init__(
+        self,
+        client: Any,
+        create: Callable[..., Any] | None,
+        kwargs: dict[str, Any],
+        retrieve: Callable[..., Any],
+    ) -> None:
+        self._client = client
+        self._create = create
+        self._kwargs = kwargs
+        self._retrieve = retrieve
+        self._timeout = kwargs.pop("timeout", None)
+
+    def __call__(self, call: StreamCall) -> Any:
+        core, policy = call.core, call.policy
+        read = (
+            policy.first_event_timeout or policy.idle_timeout
+            if not core.first_event_seen
+            else policy.idle_timeout
+        )
+        timeout = _read_timeout(self._client, self._timeout, read)
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        kwargs = self._kwargs
+        headers = attempt_headers(call.state, kwargs.get("extra_headers"))
+        if core.resuming or self._create is None:
+            assert core.response_id is not None
+            params = {k: kwargs[k] for k in _RESUME_OPTIONS if k in kwargs}
+            if core.last_seq is not None:
+                params["starting_after"] = core.last_seq
+            return self._retrieve(
+                core.response_id, stream=True, extra_headers=headers, **params, **extra
+            )
+        return self._create(**{**kwargs, "extra_headers": headers, **extra})
+
+
+def stream_call(
+    engine: Engine,
+    client: Any,
+    kwargs: dict[str, Any],
+    *,
+    operation: str = "create",
+    response_id: str | None = None,
+    starting_after: int | None = None,
+) -> StreamCall:
+    """The call behind a new resilient stream (``make_resumable`` applied to *kwargs*)."""
+    policy = engine.config.stream
+    if policy.make_resumable and operation == "create":
+        # The SDK's stream() helper passes `omit` for arguments the caller left out.
+        for name in ("background", "store"):
+            if isinstance(kwargs.get(name, openai.omit), (openai.Omit, openai.NotGiven)):
+                kwargs[name] = True
+    model = kwargs.get("model")
+    state = CallState(
+        engine,
+        breaker_key(client, model),
+        model if isinstance(model, str) else None,
+        via_client=True,
+        stream=True,
+        operation=operation,
+    )
+    core = StreamCore(
+        policy.recovery,
+        resumable=response_id is not None or bool(kwargs.get("background")),
+        response_id=response_id,
+        starting_after=starting_after,
+    )
+    return StreamCall(state, core, policy)
+
+
+def create_stream(
+    engine: Engine,
+    client: Any,
+    create: Callable[..., Any],
+    retrieve: Callable[..., Any],
+    kwargs: dict[str, Any],
+) -> ResilientStream[Any]:
+    """``responses.create(stream=True)``, resilient."""
+    call = stream_call(engine, client, kwargs)
+    return ResilientStream.open(call, Opener(client, create, kwargs, retrieve))
+
+
+async def acreate_stream(
+    engine: Engine,
+    client: Any,
+    create: Callable[..., Awaitable[Any]],
+    retrieve: Callable[..., Awaitable[Any]],
+    kwargs: dict[str, Any],
+) -> AsyncResilientStream[Any]:
+    """``await responses.create(stream=True)``, resilient."""
+    call = stream_call(engine, client, kwargs)
+    return await AsyncResilientStream.open(call, Opener(client, create, kwargs, retrieve))
+
+
+def _retrieve_call(
+    engine: Engine,
+    client: Any,
+    retrieve: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[StreamCall, Opener]:
+    response_id = args[0] if args else kwargs.get("response_id")
+    if not isinstance(response_id, str) or not response_id:
+        raise ValueError(f"response_id must be a non-empty str, got {response_id!r}")
+    starting_after = kwargs.get("starting_after")
+    call = stream_call(
+        engine,
+        client,
+        {},
+        operation="retrieve",
+        response_id=response_id,
+        starting_after=starting_after if isinstance(starting_after, int) else None,
+    )
+    rest = {k: v for k, v in kwargs.items() if k not in ("response_id", "stream", "starting_after")}
+    return call, Opener(client, None, rest, retrieve)
+
+
+def retrieve_stream(
+    engine: Engine,
+    client: Any,
+    retrieve: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> ResilientStream[Any]:
+    """``responses.retrieve(id, stream=True, starting_after=n)``, resilient (always resumes)."""
+    return ResilientStream.open(*_retrieve_call(engine, client, retrieve, args, kwargs))
+
+
+async def aretrieve_stream(
+    engine: Engine,
+    client: Any,
+    retrieve: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> AsyncResilientStream[Any]:
+    """The async twin of :func:`retrieve_stream`."""
+    return await AsyncResilientStream.open(*_retrieve_call(engine, client, retrieve, args, kwargs))
