@@ -25,7 +25,7 @@ from ._call import CallState
 from ._classify import classify
 from ._core import Resilience
 from ._loop import run_async, run_sync
-from ._request import attempt_headers, breaker_key, truncated_body
+from ._request import attempt_headers, attempt_timeout, breaker_key, truncated_body
 from ._stream_helper import astream_manager, stream_manager
 from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
 
@@ -72,11 +72,15 @@ def route_sync(
 ) -> T:
     """Run one SDK method through *resilience*, with per-attempt headers."""
     extra = kwargs.pop("extra_headers", None)
+    given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model)
 
     def attempt(st: CallState) -> T:
+        timeout = attempt_timeout(client, given, read=None, left=st.time_left())
         try:
-            return method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+            return method(
+                *args, extra_headers=attempt_headers(st, extra), timeout=timeout, **kwargs
+            )
         except json.JSONDecodeError as exc:
             raise truncated_body(client) from exc
 
@@ -93,11 +97,15 @@ async def route_async(
 ) -> T:
     """The async twin of :func:`route_sync`."""
     extra = kwargs.pop("extra_headers", None)
+    given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model)
 
     async def attempt(st: CallState) -> T:
+        timeout = attempt_timeout(client, given, read=None, left=st.time_left())
         try:
-            return await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+            return await method(
+                *args, extra_headers=attempt_headers(st, extra), timeout=timeout, **kwargs
+            )
         except json.JSONDecodeError as exc:
             raise truncated_body(client) from exc
 
