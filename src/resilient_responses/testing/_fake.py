@@ -3,11 +3,11 @@
 The fake is split in two layers. :meth:`FakeResponsesAPI._begin` decides everything about one
 request under a lock (which fault applies, what the answer is, which state changes) and
 returns an :class:`~._exchange.Exchange`; the transports (in-process httpx2 transports in
-:mod:`._transport`, the uvicorn server in :mod:`._server`) only *play* an exchange: sleep,
+:mod:`._transport`, the uvicorn server in :mod:`._http`) only *play* an exchange: sleep,
 raise, or stream bytes. So the in-process and over-HTTP fakes cannot disagree about what the
-API answers. Imports run one way: ``_faults`` <- ``_exchange`` <- ``_transport`` <- ``_fake``
-<- ``_server``; the one exception is :meth:`FakeResponsesAPI.serve`, which imports
-``_server`` lazily (it needs the optional uvicorn and starlette only when called).
+API answers. Imports run one way: ``_faults`` <- ``_exchange`` <- ``_transport`` / ``_http``
+<- ``_fake`` <- ``_server`` (``run_server``); no lazy import is needed, because ``_http``
+imports the optional uvicorn and starlette only inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ from resilient_responses.testing import _wire
 from resilient_responses.testing._chaos import Chaos
 from resilient_responses.testing._exchange import Exchange, malformed_json, sse_steps
 from resilient_responses.testing._faults import Fault
+from resilient_responses.testing._http import ServerHandle
 from resilient_responses.testing._quota import Admission, Quota, QuotaState, retry_after_headers
 from resilient_responses.testing._reply import DELTA_TYPES, Reply, render
 from resilient_responses.testing._transport import AsyncTransport, SyncTransport
 
 if TYPE_CHECKING:
     import openai
-
-    from resilient_responses.testing._server import ServerHandle
 
 __all__ = ["FakeResponsesAPI", "RecordedRequest"]
 
@@ -462,8 +461,6 @@ class FakeResponsesAPI:
             with fake.serve() as base_url:
                 client = openai.OpenAI(api_key="sk-fake", base_url=base_url)
         """
-        from resilient_responses.testing._server import ServerHandle
-
         return ServerHandle(self, host=host, port=port)
 
     # -- the engine -----------------------------------------------------------------------
