@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
 import resilient_responses as rr
@@ -22,3 +23,15 @@ class QuietLogger:
 def resilience(**config: Any) -> rr.Resilience:
     config.setdefault("logger", QuietLogger())
     return rr.Resilience(**config)
+
+
+def read_into(stream: Iterable[Any], into: list[Any]) -> None:
+    """Read *stream* to its end, keeping what arrived before a fault in *into*."""
+    for event in stream:
+        into.append(event)  # noqa: PERF402 - a loop: events before the fault must survive
+
+
+async def aread_into(stream: AsyncIterable[Any], into: list[Any]) -> None:
+    """The async twin of :func:`read_into`."""
+    async for event in stream:
+        into.append(event)  # noqa: PERF401

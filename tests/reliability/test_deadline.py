@@ -13,7 +13,7 @@ import pytest
 import resilient_responses as rr
 from resilient_responses.testing import FakeResponsesAPI, Fault
 
-from ._support import KEY, MODEL, resilience
+from ._support import KEY, MODEL, aread_into, read_into, resilience
 
 SLACK = 0.3
 
@@ -23,9 +23,7 @@ def _sync(base_url: str, **config: object) -> rr.ResilientOpenAI:
 
 
 def _async(base_url: str, **config: object) -> rr.AsyncResilientOpenAI:
-    return rr.AsyncResilientOpenAI(
-        base_url=base_url, api_key=KEY, resilience=resilience(**config)
-    )
+    return rr.AsyncResilientOpenAI(base_url=base_url, api_key=KEY, resilience=resilience(**config))
 
 
 def test_a_hanging_request_returns_within_the_deadline_sync(
@@ -74,12 +72,12 @@ def test_a_stalled_stream_without_idle_timeout_ends_at_the_deadline_sync(
     fake.plan([Fault.stall(after_events=4, seconds=30)])
     client = _sync(base_url, deadline=1.5, breaker=None)
     start = time.monotonic()
-    seen = 0
+    seen: list[object] = []
+    stream = client.responses.create(model=MODEL, input="hi", stream=True)
     with pytest.raises(rr.StreamInterruptedError) as raised:
-        for _ in client.responses.create(model=MODEL, input="hi", stream=True):
-            seen += 1
+        read_into(stream, seen)
     assert time.monotonic() - start < 1.5 + SLACK
-    assert seen == 4
+    assert len(seen) == 4
     assert raised.value.reason == "stream_stalled"
 
 
@@ -89,12 +87,12 @@ async def test_a_stalled_stream_without_idle_timeout_ends_at_the_deadline_async(
     fake.plan([Fault.stall(after_events=4, seconds=30)])
     client = _async(base_url, deadline=1.5, breaker=None)
     start = time.monotonic()
-    seen = 0
+    seen: list[object] = []
+    stream = await client.responses.create(model=MODEL, input="hi", stream=True)
     with pytest.raises(rr.StreamInterruptedError):
-        async for _ in await client.responses.create(model=MODEL, input="hi", stream=True):
-            seen += 1
+        await aread_into(stream, seen)
     assert time.monotonic() - start < 1.5 + SLACK
-    assert seen == 4
+    assert len(seen) == 4
 
 
 def test_a_long_healthy_stream_is_not_cut_by_the_deadline(

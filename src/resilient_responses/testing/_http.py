@@ -66,16 +66,21 @@ async def _sleep(seconds: float, stopping: threading.Event) -> None:
 
 
 class _TransportCapture:
-    """Outermost ASGI layer: exposes ``abort()`` of the raw connection in the scope."""
+    """Outermost ASGI layer: exposes ``abort()`` of the raw connection in the scope, and
+    notes each client address (one per TCP connection) to count the connections."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
+        self.clients: set[tuple[str, int]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             cycle = getattr(send, "__self__", None)
             transport = getattr(cycle, "transport", None)
             scope[_ABORT_KEY] = _aborter(transport)
+            client = scope.get("client")
+            if client is not None:
+                self.clients.add((str(client[0]), int(client[1])))
         await self._app(scope, receive, send)
 
 
@@ -95,7 +100,7 @@ def _aborter(transport: object) -> Abort:
     return abort
 
 
-def build_app(fake: Source, stopping: threading.Event | None = None) -> ASGIApp:
+def build_app(fake: Source, stopping: threading.Event | None = None) -> _TransportCapture:
     """The ASGI app serving *fake* (a Starlette app wrapped by the transport capture)."""
     require_server_extra()
     from starlette.applications import Starlette
@@ -191,6 +196,14 @@ class ServerHandle:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._bound_port: int | None = None
+        self._app: _TransportCapture | None = None
+
+    @property
+    def connections(self) -> int:
+        """TCP connections the server accepted that carried a request so far (client
+        keep-alive reuses one; a client that closes after each response opens one per
+        request). Example: ``assert handle.connections <= 2``."""
+        return len(self._app.clients) if self._app is not None else 0
 
     @property
     def port(self) -> int:
@@ -225,8 +238,9 @@ class ServerHandle:
             sock.close()
             raise
         self._bound_port = int(sock.getsockname()[1])
+        self._app = build_app(self._fake, self._stopping)
         config = uvicorn.Config(
-            build_app(self._fake, self._stopping),
+            self._app,
             http="h11",
             ws="none",
             lifespan="off",
