@@ -81,8 +81,8 @@ class StreamCore:
     __slots__ = (
         "deliver_count",
         "first_event_seen",
-        "last_event",
         "last_seq",
+        "last_type",
         "on_first_event",
         "on_progress",
         "output_seen",
@@ -120,7 +120,9 @@ class StreamCore:
         # A resumed connection may replay events the consumer already has before the
         # first new one: those are skipped; anywhere else a step back is a fault.
         self.replaying = False
-        self.last_event: Any = None
+        # What a repeat of the last event must equal to be dropped as a duplicate (kept
+        # small: holding the event itself would keep a whole Response alive per stream).
+        self.last_type: str | None = None
         self.text = TextAccumulator()
         #: Called at the first event delivered (time to first event).
         self.on_first_event: Callable[[], None] | None = None
@@ -144,9 +146,10 @@ class StreamCore:
         """Classify one event read from the wire (and account it when delivered).
 
         Within one response sequence numbers run ``0, 1, 2, ...``: the next one is
-        delivered; a repeat of the last one with the same payload is dropped, as are the
-        events a resumed connection replays before its first new one; a gap, a step back
-        or numbering that starts over is a ``"fault"``, never a silent skip.
+        delivered; a repeat of the last one (same type, and for a text delta the same
+        text) is dropped, as are the events a resumed connection replays before its first
+        new one; a gap, a step back or numbering that starts over is a ``"fault"``, never
+        a silent skip.
         """
         if self.restart_pending:
             self.restart_pending = False
@@ -155,7 +158,7 @@ class StreamCore:
         seq = getattr(event, "sequence_number", None)
         last = self.last_seq
         if isinstance(seq, int) and last is not None and seq != last + 1:
-            if seq <= last and (self.replaying or (seq == last and event == self.last_event)):
+            if seq <= last and (self.replaying or (seq == last and self._repeats(event))):
                 return "skip"  # the consumer already has it
             return "fault"
         self.replaying = False
@@ -177,13 +180,23 @@ class StreamCore:
                 self.on_progress()
         if isinstance(seq, int):
             self.last_seq = seq
-        self.last_event = event
+        self.last_type = event_type
         if event_type not in LIFECYCLE_EVENTS:
             self.output_seen = True
             if event_type == TEXT_DELTA:
                 self.text.add(getattr(event, "delta", None))
         self.deliver_count += 1
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
+
+    def _repeats(self, event: Any) -> bool:
+        """*event* repeats the last delivered one (its number is the last number)."""
+        event_type = getattr(event, "type", None)
+        if event_type != self.last_type:
+            return False
+        parts = self.text.parts
+        return event_type != TEXT_DELTA or (
+            bool(parts) and getattr(event, "delta", None) == parts[-1]
+        )
 
     def deliver_declared(self, event: Any) -> None:
         """A declared failure is handed to the consumer as the SDK would hand it."""

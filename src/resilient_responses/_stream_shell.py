@@ -203,7 +203,10 @@ class ResilientStream(_Surface, openai.Stream[E]):
                         if probe:  # the server answered: the breaker's verdict, now
                             probe = state.answered(verdict)
                         if verdict == "deliver":
-                            yield event
+                            # Yielded without keeping a reference while suspended: a
+                            # stream waiting for its consumer must not hold the last
+                            # event (response.created carries a whole Response).
+                            yield (event, event := None)[0]
                         elif verdict == "end":
                             state.settle(getattr(event, "response", None))
                             yield event
@@ -333,7 +336,10 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
                         if probe:  # the server answered: the breaker's verdict, now
                             probe = await state.aanswered(verdict)
                         if verdict == "deliver":
-                            yield event
+                            # Yielded without keeping a reference while suspended: a
+                            # stream waiting for its consumer must not hold the last
+                            # event (response.created carries a whole Response).
+                            yield (event, event := None)[0]
                         elif verdict == "end":
                             await state.asettle(getattr(event, "response", None))
                             yield event
