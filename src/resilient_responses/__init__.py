@@ -7,6 +7,7 @@ Three ways in, one engine behind them: the drop-in clients (:class:`ResilientOpe
 
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
+from ._cache import ResponseCache
 from ._classify import Failure, classify
 from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
@@ -42,6 +43,7 @@ __all__ = [
     "Resilience",
     "ResilienceError",
     "ResilientOpenAI",
+    "ResponseCache",
     "RetryBudget",
     "StreamGuard",
     "StreamInterruptedError",
