@@ -8,6 +8,7 @@ Three ways in, one engine behind them: the drop-in clients (:class:`ResilientOpe
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
 from ._cache import ResponseCache
+from ._chat import AsyncChatCompletionsAdapter, ChatCompletionsAdapter
 from ._classify import Failure, classify
 from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
@@ -26,10 +27,12 @@ from .exceptions import (
 from .instrumentation import CostBudget, EventRouter, OpenTelemetryTracer, PriceTable
 
 __all__ = [
+    "AsyncChatCompletionsAdapter",
     "AsyncResilientOpenAI",
     "Backoff",
     "BreakerConfig",
     "BudgetExceededError",
+    "ChatCompletionsAdapter",
     "CircuitOpenError",
     "CostBudget",
     "DeadlineExceededError",
