@@ -5,6 +5,7 @@ Three ways in, one engine behind them: the drop-in clients (:class:`ResilientOpe
 :class:`Resilience`), and the fault-injection kit in :mod:`resilient_responses.testing`.
 """
 
+from ._batch import Outcome, arun_batch, run_batch
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
 from ._cache import ResponseCache
@@ -42,6 +43,7 @@ __all__ = [
     "GuardTripped",
     "MemoryStore",
     "OpenTelemetryTracer",
+    "Outcome",
     "PriceTable",
     "Resilience",
     "ResilienceError",
@@ -52,7 +54,9 @@ __all__ = [
     "StreamInterruptedError",
     "StreamPolicy",
     "amoderation_check",
+    "arun_batch",
     "classify",
     "moderation_check",
     "resilient",
+    "run_batch",
 ]
