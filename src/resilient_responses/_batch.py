@@ -7,8 +7,9 @@ One item's failure is that item's :class:`Outcome`; it never stops the batch.
 Concurrency is a bulkhead of *concurrency* slots: the runner keeps at most that many
 calls started and not finished, and starts the next request only when one ends (a bounded
 thread pool for the sync runner; a window of tasks for the async one, which is a
-semaphore whose holders are the tasks themselves). Requests are read from the iterable
-as slots free up, and each outcome is handed to *on_outcome* as soon as it exists.
+semaphore whose holders are the tasks themselves). Every request is validated before the
+first is sent (a malformed one fails the whole batch up front, never half-way); each
+outcome is handed to *on_outcome* as soon as it exists.
 
 Interruption: ``KeyboardInterrupt``, task cancellation and any error raised by a callback
 propagate unchanged (never converted, never swallowed). Before they leave, the runner

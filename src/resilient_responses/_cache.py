@@ -98,23 +98,28 @@ def cacheable(kwargs: Mapping[str, Any]) -> bool:
     >>> cacheable({"model": "gpt-5-mini", "input": "hi", "tools": [{"type": "web_search"}]})
     False
     """
+    return _cacheable_canonical(kwargs) is not None
+
+
+def _cacheable_canonical(kwargs: Mapping[str, Any]) -> str | None:
+    """The canonical JSON of a cacheable request, else ``None``."""
     params = _merged(kwargs)
     if params.get("background") is True:
-        return False
+        return None
     if _given(params.get("previous_response_id")) or _given(params.get("conversation")):
-        return False
+        return None
     prompt = params.get("prompt")
     if _given(prompt) and not (isinstance(prompt, Mapping) and _given(prompt.get("version"))):
-        return False
+        return None
     tools = params.get("tools")
     if _given(tools):
         if not isinstance(tools, (list, tuple)):
-            return False  # an iterator would be consumed by looking at it
+            return None  # an iterator would be consumed by looking at it
         for tool in tools:
             kind = tool.get("type") if isinstance(tool, Mapping) else getattr(tool, "type", None)
             if kind not in _CLIENT_TOOLS:
-                return False
-    return _canonical(params) is not None
+                return None
+    return _canonical(params)
 
 
 def request_key(kwargs: Mapping[str, Any], *, namespace: str = "") -> str:
@@ -129,10 +134,13 @@ def request_key(kwargs: Mapping[str, Any], *, namespace: str = "") -> str:
     >>> a == request_key({"model": "m", "input": "hi", "temperature": 0.5})
     False
     """
-    if not cacheable(kwargs):
+    canonical = _cacheable_canonical(kwargs)
+    if canonical is None:
         raise ValueError("this request is not cacheable (see resilient_responses._cache)")
-    canonical = _canonical(_merged(kwargs))
-    assert canonical is not None  # cacheable() checked it
+    return _digest(canonical, namespace)
+
+
+def _digest(canonical: str, namespace: str) -> str:
     digest = hashlib.sha256()
     for part in (_KEY_VERSION, namespace, canonical):
         digest.update(part.encode())
@@ -369,9 +377,8 @@ class ResponseCache:
 
         *namespace* separates servers (the engine passes the client's base URL).
         """
-        if not cacheable(kwargs):
-            return None
-        return request_key(kwargs, namespace=namespace)
+        canonical = _cacheable_canonical(kwargs)
+        return None if canonical is None else _digest(canonical, namespace)
 
     def get(self, key: str) -> Response | None:
         """The stored response for *key* (a fresh copy), counting a hit; else ``None``,

@@ -104,6 +104,11 @@ def test_key_is_canonical() -> None:
     int(key(), 16)
 
 
+def test_cache_key_is_the_request_key_or_none() -> None:
+    assert ResponseCache.key(BASE, namespace="ns") == request_key(BASE, namespace="ns")
+    assert ResponseCache.key(BASE) != ResponseCache.key(BASE, namespace="ns")
+
+
 def test_pydantic_values_are_keyed_by_their_json() -> None:
     from openai.types.shared import Reasoning
 
