@@ -305,3 +305,16 @@ def test_a_killed_run_resumes_and_completes_without_repeating_a_custom_id(
     assert Counter(after) == Counter(ids)
     assert after[: len(before)] == before
     assert "batch finished" in stdout
+
+
+def test_a_chaos_run_on_the_fake_completes_through_retries(tmp_path: Path) -> None:
+    """--fake --chaos: every request ends ok, at the cost of extra HTTP requests (a third
+    of them are 429s; 10 attempts each: a request fails only after 10 in a row, p < 2e-5)."""
+    path, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_input(path, 20)
+    args = ["--fake", "--model", MODEL, "--chaos", "rate_limited", "--seed", "3"]
+    assert run(str(path), "-o", str(out), *args, "--concurrency", "5") == 0
+    result = records(out)
+    assert sorted(r["custom_id"] for r in result) == ids
+    assert all(r["ok"] for r in result)
+    assert sum(r["attempts"] for r in result) > 20

@@ -400,6 +400,33 @@ def _logger(verbose: bool) -> Any:
     )
 
 
+def _resilience(logger: Any, *, fake: bool) -> Any:
+    """The batch configuration (see the README): a call that meets an open breaker waits
+    for its next probe, within a 5-minute deadline, instead of failing at once; a batch
+    would rather be slow through an outage than lose the rest of its requests.
+
+    On the fake, whose chaos fails a large share of requests by design, the breaker opens
+    after 10 failures in a row (not 5) and probes again after half a second (not 30), so
+    a demo run takes seconds.
+    """
+    from .._breaker import BreakerConfig
+    from .._core import Resilience
+    from .._policy import Backoff, ErrorPolicy
+
+    if fake:
+        return Resilience(
+            attempts=10,
+            deadline=60.0,
+            backoff=Backoff(initial=0.1, maximum=1.0),
+            breaker=BreakerConfig(fail_max=10, reset_timeout=0.5),
+            policies={"circuit_open": ErrorPolicy(attempts=40)},
+            logger=logger,
+        )
+    return Resilience(
+        deadline=300.0, policies={"circuit_open": ErrorPolicy(attempts=30)}, logger=logger
+    )
+
+
 def _fake(args: argparse.Namespace, factory: Any) -> Any:
     from ..testing import Chaos, Fault
 
@@ -422,7 +449,6 @@ def _run(
 ) -> int:
     from .._batch import arun_batch
     from .._client import AsyncResilientOpenAI
-    from .._core import Resilience
 
     started = time.perf_counter()
     progress = _Progress(len(todo), enabled=not args.no_progress)
@@ -434,7 +460,8 @@ def _run(
             kwargs: dict[str, Any] = {"base_url": base_url}
             if api_key is not None:
                 kwargs["api_key"] = api_key
-            client = AsyncResilientOpenAI(resilience=Resilience(logger=logger), **kwargs)
+            resilience = _resilience(logger, fake=args.fake)
+            client = AsyncResilientOpenAI(resilience=resilience, **kwargs)
             requests = [{**line.body, "custom_id": line.custom_id} for line in todo]
 
             async def main() -> None:
