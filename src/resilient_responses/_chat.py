@@ -106,7 +106,16 @@ class ChatCreateParams(TypedDict, total=False):
     service_tier: str | None
     prompt_cache_key: str
     prompt_cache_retention: Literal["in_memory", "24h"] | None
-    n: int | None
+    prompt_cache_options: Mapping[str, object]
+    moderation: Mapping[str, object] | None
+    # No Responses equivalent: accepted only with their neutral value (see _UNSUPPORTED).
+    n: Literal[1] | None
+    stop: None
+    seed: None
+    logit_bias: None
+    logprobs: Literal[False] | None
+    presence_penalty: float | None
+    frequency_penalty: float | None
     extra_headers: Mapping[str, str] | None
     extra_query: Mapping[str, object] | None
     extra_body: object | None
