@@ -41,7 +41,6 @@ __all__ = ["FakeResponsesAPI", "RecordedRequest"]
 JSON = dict[str, Any]
 
 _BASE_URL = "http://fake.openai.test/v1"
-_RATE_LIMIT = 10_000
 _MODERATION_CATEGORIES = (
     "harassment",
     "harassment/threatening",
@@ -575,11 +574,9 @@ class FakeResponsesAPI:
             "openai-version": "2020-10-01",
         }
         if limits is not None:
+            # Only a fake with a Quota has one to report: without, no x-ratelimit-*
+            # headers (a client pacing on made-up numbers would measure the fake).
             headers.update(limits)
-        else:
-            headers["x-ratelimit-limit-requests"] = str(_RATE_LIMIT)
-            headers["x-ratelimit-remaining-requests"] = str(_RATE_LIMIT - 1 - index % _RATE_LIMIT)
-            headers["x-ratelimit-reset-requests"] = "6ms"
         return headers
 
     def _apply(
