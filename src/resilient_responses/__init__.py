@@ -12,6 +12,7 @@ from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
 from ._guard import StreamGuard, amoderation_check, moderation_check
 from ._policy import Backoff, ErrorPolicy
+from ._redis_store import RedisStore
 from ._store import MemoryStore
 from ._stream_policy import StreamPolicy
 from .exceptions import (
@@ -39,6 +40,7 @@ __all__ = [
     "MemoryStore",
     "OpenTelemetryTracer",
     "PriceTable",
+    "RedisStore",
     "Resilience",
     "ResilienceError",
     "ResilientOpenAI",
