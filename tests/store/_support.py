@@ -13,6 +13,11 @@ from resilient_responses._breaker import MemoryBreakers
 from resilient_responses._redis_store import _digest
 from resilient_responses.events import EngineEvent, StoreUnavailable
 
+#: The timeout of stores in tests that are not about timeouts: on a loaded 2-core machine
+#: Redis (or this process) can stall past the default 0.05 s, and a fallback to local
+#: state would be a different test.
+TIMEOUT = 2.0
+
 
 @dataclass
 class Heard:

@@ -12,7 +12,7 @@ import redis
 from resilient_responses import RedisStore
 from resilient_responses.testing._redis_server import RedisServer
 
-from ._support import Heard
+from ._support import TIMEOUT, Heard
 
 
 @pytest.fixture
@@ -44,14 +44,14 @@ def prefix(rclient: redis.Redis) -> Iterator[str]:
 
 @pytest.fixture
 def store(redis_url: str, prefix: str) -> Iterator[RedisStore]:
-    built = RedisStore.from_url(redis_url, prefix=prefix)
+    built = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
     yield built
     built.close()
 
 
 @pytest.fixture
 async def astore(redis_url: str, prefix: str) -> AsyncIterator[RedisStore]:
-    built = RedisStore.from_url(redis_url, prefix=prefix)
+    built = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
     yield built
     await built.aclose()
     built.close()

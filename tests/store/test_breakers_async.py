@@ -16,7 +16,7 @@ from resilient_responses import RedisStore
 from resilient_responses._backends import Admission
 from resilient_responses._redis_store import RedisBreakers
 
-from ._support import Heard, rewind_redis
+from ._support import TIMEOUT, Heard, rewind_redis
 
 KEY = "https://api.openai.com/v1|gpt-5-mini"
 
@@ -142,7 +142,7 @@ async def test_async_release_gives_the_lease_back_on_the_loop(
 def test_a_store_serves_several_event_loops_one_after_another(redis_url: str, prefix: str) -> None:
     """A process may run several loops (``asyncio.run`` per job, a loop per test): each
     gets its own redis.asyncio client, and the state is the same."""
-    store = RedisStore.from_url(redis_url, prefix=prefix)
+    store = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
     heard = Heard()
     backend = breakers(store, heard, fail_max=3)
 
@@ -158,7 +158,7 @@ def test_a_store_serves_several_event_loops_one_after_another(redis_url: str, pr
 
 
 def test_a_store_serves_loops_in_several_threads_at_once(redis_url: str, prefix: str) -> None:
-    store = RedisStore.from_url(redis_url, prefix=prefix)
+    store = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
     backend = breakers(store, Heard(), fail_max=1000)
     errors: list[BaseException] = []
 
@@ -189,9 +189,11 @@ def test_a_store_serves_loops_in_several_threads_at_once(redis_url: str, prefix:
 def test_a_passed_async_client_serves_its_first_loop_and_other_loops_use_a_thread(
     redis_url: str, prefix: str
 ) -> None:
-    sync_client = redis.Redis.from_url(redis_url, socket_timeout=0.05)
-    async_client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.05)
-    store = RedisStore(client=sync_client, async_client=async_client, prefix=prefix)
+    sync_client = redis.Redis.from_url(redis_url, socket_timeout=TIMEOUT)
+    async_client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=TIMEOUT)
+    store = RedisStore(
+        client=sync_client, async_client=async_client, prefix=prefix, timeout=TIMEOUT
+    )
     backend = breakers(store, Heard(), fail_max=2)
     used: list[bool] = []
 

@@ -14,7 +14,7 @@ import resilient_responses as rr
 from resilient_responses import RedisStore
 from resilient_responses._redis_store import RedisBreakers
 
-from ._support import Heard, expire_leases, rewind_redis, store_keys
+from ._support import TIMEOUT, Heard, expire_leases, rewind_redis, store_keys
 
 KEY = "https://api.openai.com/v1|gpt-5-mini"
 
@@ -26,7 +26,7 @@ def breakers(store: RedisStore, heard: Heard, **config: Any) -> RedisBreakers:
 @pytest.fixture
 def fleet(redis_url: str, prefix: str) -> Iterator[list[RedisStore]]:
     """Three stores on one prefix: three processes of one fleet."""
-    stores = [RedisStore.from_url(redis_url, prefix=prefix) for _ in range(3)]
+    stores = [RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix) for _ in range(3)]
     yield stores
     for s in stores:
         s.close()
@@ -175,7 +175,7 @@ def test_the_probe_lease_lasts_the_reset_timeout_or_probe_lease(
     redis_url: str, prefix: str, rclient: redis.Redis
 ) -> None:
     for probe_lease, reset_timeout, expected_ms in ((None, 45.0, 45_000), (2.5, 45.0, 2_500)):
-        s = RedisStore.from_url(redis_url, prefix=prefix, probe_lease=probe_lease)
+        s = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix, probe_lease=probe_lease)
         backend = breakers(s, Heard(), fail_max=1, reset_timeout=reset_timeout)
         key = f"{KEY}-{probe_lease}"
         trip(backend, key, 1)
@@ -237,8 +237,8 @@ def test_breaker_keys_are_hashed_and_expire(
 
 
 def test_prefixes_keep_fleets_apart(redis_url: str, prefix: str) -> None:
-    one = RedisStore.from_url(redis_url, prefix=prefix)
-    other = RedisStore.from_url(redis_url, prefix=prefix + "-other")
+    one = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
+    other = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix + "-other")
     a, b = breakers(one, Heard(), fail_max=1), breakers(other, Heard(), fail_max=1)
     trip(a, KEY, 1)
     assert a.state(KEY) == "open"
@@ -263,8 +263,8 @@ def test_scripts_are_loaded_again_after_the_server_forgot_them(
 def test_a_client_that_decodes_responses_works_too(
     redis_url: str, prefix: str, rclient: redis.Redis
 ) -> None:
-    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=0.05)
-    s = RedisStore(client=client, prefix=prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=TIMEOUT)
+    s = RedisStore(client=client, prefix=prefix, timeout=TIMEOUT)
     heard = Heard()
     backend = breakers(s, heard, fail_max=1)
     trip(backend, KEY, 1)

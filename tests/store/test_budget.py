@@ -17,7 +17,7 @@ from resilient_responses._budget import RetryBudgetState
 from resilient_responses._redis_store import RedisBudget
 from resilient_responses.testing._redis_server import RedisServer
 
-from ._support import Heard
+from ._support import TIMEOUT, Heard
 
 
 def budget(store: RedisStore, config: RetryBudget, heard: Heard | None = None) -> RedisBudget:
@@ -27,8 +27,8 @@ def budget(store: RedisStore, config: RetryBudget, heard: Heard | None = None) -
 @pytest.fixture
 def pair(redis_url: str, prefix: str) -> Iterator[tuple[RedisStore, RedisStore]]:
     """Two processes of one fleet."""
-    a = RedisStore.from_url(redis_url, prefix=prefix)
-    b = RedisStore.from_url(redis_url, prefix=prefix)
+    a = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
+    b = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
     yield a, b
     a.close()
     b.close()
@@ -50,7 +50,9 @@ def test_the_fleet_budget_does_the_local_budgets_arithmetic(
     redis_server: RedisServer, ops: list[str], config: RetryBudget
 ) -> None:
     """Within one window, every withdrawal and every level agrees with RetryBudgetState."""
-    store = RedisStore.from_url(redis_server.url, prefix=f"rrtest-budget-{time.time_ns()}")
+    store = RedisStore.from_url(
+        redis_server.url, timeout=TIMEOUT, prefix=f"rrtest-budget-{time.time_ns()}"
+    )
     fleet = budget(store, config)
     local = RetryBudgetState(config, clock=lambda: 0.0)
     try:
@@ -127,7 +129,7 @@ async def test_async_deposits_and_withdrawals_share_the_fleet_balance(
 ) -> None:
     config = RetryBudget(ratio=0.25, min_per_second=0.0)
     fleet = budget(astore, config)
-    other = RedisStore.from_url(redis_url, prefix=prefix)
+    other = RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix)
     try:
         for _ in range(8):
             await fleet.adeposit()

@@ -17,7 +17,7 @@ from resilient_responses import RedisStore, RetryBudget
 from resilient_responses._redis_store import RedisBreakers
 from resilient_responses.testing._redis_server import RedisServer
 
-from ._support import Heard
+from ._support import TIMEOUT, Heard
 
 KEY = "https://api.openai.com/v1|gpt-5-mini"
 
@@ -52,7 +52,7 @@ def blackhole() -> Iterator[int]:
 def test_redis_down_calls_carry_on_with_local_state_and_it_is_said_once(
     private_redis: RedisServer,
 ) -> None:
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
+    store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
     heard = Heard()
     backend = breakers(store, heard, fail_max=3)
     backend.record(backend.admit(KEY), True)
@@ -74,7 +74,9 @@ def test_redis_down_calls_carry_on_with_local_state_and_it_is_said_once(
 def test_while_redis_is_down_it_is_not_asked_on_every_call(
     private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=60.0)
+    store = RedisStore.from_url(
+        private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=60.0
+    )
     backend = breakers(store, Heard(), fail_max=1000)
     spy = Spy(store._shared.conn.client, monkeypatch)
     private_redis.stop()
@@ -87,8 +89,8 @@ def test_while_redis_is_down_it_is_not_asked_on_every_call(
 def test_when_redis_answers_again_its_state_is_shared_again(
     private_redis: RedisServer,
 ) -> None:
-    one = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
-    two = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
+    one = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
+    two = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
     heard_one = Heard()
     a, b = breakers(one, heard_one, fail_max=2), breakers(two, Heard(), fail_max=2)
     private_redis.stop()
@@ -107,7 +109,7 @@ def test_when_redis_answers_again_its_state_is_shared_again(
 
 
 def test_announced_at_most_once_a_minute(private_redis: RedisServer) -> None:
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
+    store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
     heard = Heard()
     backend = breakers(store, heard, fail_max=1000)
     private_redis.stop()
@@ -122,7 +124,7 @@ def test_announced_at_most_once_a_minute(private_redis: RedisServer) -> None:
 
 
 def test_on_error_raise_raises_the_redis_error(private_redis: RedisServer) -> None:
-    store = RedisStore.from_url(private_redis.url, prefix="p", on_error="raise")
+    store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", on_error="raise")
     heard = Heard()
     backend = breakers(store, heard)
     private_redis.stop()
@@ -166,7 +168,9 @@ def test_the_error_said_never_carries_the_password(private_redis: RedisServer) -
 
 
 def test_the_budget_carries_on_locally_while_redis_is_down(private_redis: RedisServer) -> None:
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=60.0)
+    store = RedisStore.from_url(
+        private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=60.0
+    )
     heard = Heard()
     fleet = store.budget_backend(
         RetryBudget(ratio=0.5, min_per_second=0.0), time.monotonic, heard.emit
@@ -185,7 +189,7 @@ def test_the_budget_carries_on_locally_while_redis_is_down(private_redis: RedisS
 async def test_async_calls_carry_on_locally_while_redis_is_down(
     private_redis: RedisServer,
 ) -> None:
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
+    store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
     heard = Heard()
     backend = breakers(store, heard, fail_max=2)
     await backend.arecord(await backend.aadmit(KEY), True)

@@ -32,7 +32,7 @@ from resilient_responses._breaker import MemoryBreakers
 from resilient_responses._redis_store import RedisBreakers
 from resilient_responses.testing._redis_server import RedisServer
 
-from ._support import breaker_keys, rewind_memory, rewind_redis, server_ms
+from ._support import TIMEOUT, breaker_keys, rewind_memory, rewind_redis, server_ms
 
 KEY = "https://api.openai.com/v1|gpt-5-mini"
 PROCESSES = 3
@@ -54,7 +54,9 @@ class FleetBreakerMachine(RuleBasedStateMachine):
         super().__init__()
         self.prefix = f"rrtest-sm-{uuid.uuid4().hex[:12]}"
         self.client = redis.Redis.from_url(url)
-        self.stores = [RedisStore.from_url(url, prefix=self.prefix) for _ in range(PROCESSES)]
+        self.stores = [
+            RedisStore.from_url(url, timeout=TIMEOUT, prefix=self.prefix) for _ in range(PROCESSES)
+        ]
         self.hash, self.probes = breaker_keys(self.prefix, KEY)
         self.fleet: list[RedisBreakers] = []
         self.memory: MemoryBreakers | None = None

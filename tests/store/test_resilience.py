@@ -13,6 +13,8 @@ from resilient_responses import RedisStore
 from resilient_responses.testing import FakeResponsesAPI, Fault
 from resilient_responses.testing._redis_server import RedisServer
 
+from ._support import TIMEOUT
+
 MODEL = "gpt-5-mini"
 
 
@@ -44,7 +46,7 @@ def test_two_processes_into_an_outage_send_fail_max_requests_in_all(
 ) -> None:
     fake = FakeResponsesAPI()
     fake.plan([], then=Fault.status(503))
-    stores = [RedisStore.from_url(redis_url, prefix=prefix) for _ in range(2)]
+    stores = [RedisStore.from_url(redis_url, timeout=TIMEOUT, prefix=prefix) for _ in range(2)]
     clients = [
         rr.ResilientOpenAI(fake.client(), resilience=resilience(s, vtime, fail_max=5))
         for s in stores
@@ -61,7 +63,7 @@ def test_redis_stopped_mid_run_costs_no_call_and_is_logged_once(
     private_redis: RedisServer, vtime: Any, logs: list[dict[str, Any]]
 ) -> None:
     fake = FakeResponsesAPI()
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
+    store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
     policy = resilience(store, vtime, fail_max=2)
     client = rr.ResilientOpenAI(fake.client(), resilience=policy)
     for _ in range(10):
@@ -76,7 +78,7 @@ def test_redis_stopped_mid_run_costs_no_call_and_is_logged_once(
 
     # Back again: another process opens the shared breaker, and this one sees it.
     private_redis.start()
-    other_store = RedisStore.from_url(private_redis.url, prefix="p")
+    other_store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p")
     other = resilience(other_store, vtime, fail_max=2)
     key = f"{client.base_url} {MODEL}"
     breakers = other.engine.breakers
@@ -95,7 +97,7 @@ async def test_async_calls_survive_redis_stopping_and_share_state_when_it_is_bac
     private_redis: RedisServer, vtime: Any, logs: list[dict[str, Any]]
 ) -> None:
     fake = FakeResponsesAPI()
-    store = RedisStore.from_url(private_redis.url, prefix="p", reconnect_after=0.0)
+    store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=0.0)
     policy = resilience(store, vtime, fail_max=2)
     client = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
     assert (await client.responses.create(model=MODEL, input="before")).output_text
