@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     import redis.asyncio
     from redis.commands.core import AsyncScript, Script
 
+    from ._backends import BreakerBackend, BudgetBackend, Store
+
 __all__ = ["RedisBreakers", "RedisBudget", "RedisStore"]
 
 OnError = Literal["local", "raise"]
@@ -843,3 +845,12 @@ class RedisStore:
     async def aclose(self) -> None:
         """Close the running loop's async client, when this store built it."""
         await self._shared.conn.aclose(owned=self._owned)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(
+        store: RedisStore, breakers: RedisBreakers, budget: RedisBudget
+    ) -> tuple[Store, BreakerBackend, BudgetBackend]:
+        # mypy checks here that the fleet store keeps the engine's protocols.
+        return store, breakers, budget

@@ -3,6 +3,7 @@ stand for several processes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,6 +115,26 @@ def test_one_probe_fleet_wide_after_the_reset_timeout_and_its_success_closes_for
     assert heard[0].changes == [(KEY, "closed", "open")]
     assert heard[1].changes == [(KEY, "open", "half-open"), (KEY, "half-open", "closed")]
     assert heard[2].changes == []
+
+
+def test_the_reset_timeout_runs_on_the_servers_clock(store: RedisStore, heard: Heard) -> None:
+    """The one test that lets real time pass (the server's TIME cannot be injected): a
+    0.2 s reset timeout, polled for at most 5 s."""
+    backend = breakers(store, heard, fail_max=1, reset_timeout=0.2)
+    trip(backend, KEY, 1)
+    with pytest.raises(rr.CircuitOpenError) as info:
+        backend.admit(KEY)
+    assert 0.0 < info.value.retry_in <= 0.2
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            probe = backend.admit(KEY)
+            break
+        except rr.CircuitOpenError as exc:
+            assert time.monotonic() < deadline
+            time.sleep(max(exc.retry_in, 0.01))
+    assert probe.probe
+    assert heard.changes == [(KEY, "closed", "open"), (KEY, "open", "half-open")]
 
 
 def test_a_failed_probe_reopens_for_all(
