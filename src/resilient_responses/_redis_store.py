@@ -149,6 +149,7 @@ class _Connection:
         "_lock",
         "_loops",
         "_releaser",
+        "_releaser_pid",
         "_tasks",
         "client",
         "scripts",
@@ -168,6 +169,7 @@ class _Connection:
         ] = {}
         self._lock = threading.Lock()
         self._releaser: concurrent.futures.ThreadPoolExecutor | None = None
+        self._releaser_pid = 0
         # Lease releases scheduled on an event loop, kept alive until they finish.
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -202,10 +204,12 @@ class _Connection:
     def releaser(self) -> concurrent.futures.ThreadPoolExecutor:
         """A worker thread for work that must not wait (lease release from finalizers)."""
         with self._lock:
-            if self._releaser is None:
+            # A forked child (a pre-forking server) inherits the executor but not its thread.
+            if self._releaser is None or self._releaser_pid != os.getpid():
                 self._releaser = concurrent.futures.ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix="resilient_responses-redis"
                 )
+                self._releaser_pid = os.getpid()
             return self._releaser
 
     def keep(self, task: asyncio.Task[None]) -> None:
@@ -292,6 +296,7 @@ class _FleetBackend(Generic[LocalT]):
         """``fn(client, scripts)`` on the sync client, or :data:`_LOCAL`."""
         shared = self._shared
         if shared.on_error == "local" and shared.health.skip():
+            self._degraded = True  # another backend of the store found Redis down
             return _LOCAL
         try:
             reply = fn(shared.conn.client, shared.conn.scripts)
@@ -307,6 +312,7 @@ class _FleetBackend(Generic[LocalT]):
         a worker thread), or :data:`_LOCAL`."""
         shared = self._shared
         if shared.on_error == "local" and shared.health.skip():
+            self._degraded = True  # another backend of the store found Redis down
             return _LOCAL
         target = shared.conn.for_loop()
         try:

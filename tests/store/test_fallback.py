@@ -203,3 +203,24 @@ async def test_async_calls_carry_on_locally_while_redis_is_down(
     assert (await backend.aadmit(KEY)).clean  # the fresh Redis: closed, nothing counted
     await store.aclose()
     store.close()
+
+
+def test_the_budget_does_not_ask_redis_the_breakers_found_down(
+    private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisStore.from_url(
+        private_redis.url, timeout=TIMEOUT, prefix="p", reconnect_after=60.0
+    )
+    heard = Heard()
+    backend = breakers(store, heard)
+    fleet = store.budget_backend(
+        RetryBudget(ratio=1.0, min_per_second=0.0), time.monotonic, heard.emit
+    )
+    private_redis.stop()
+    backend.admit(KEY)
+    spy = Spy(store._shared.conn.client, monkeypatch)
+    fleet.deposit()
+    assert fleet.try_withdraw()
+    assert spy.sent == 0
+    assert len(heard.unavailable) == 1
+    store.close()
