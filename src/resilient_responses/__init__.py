@@ -15,6 +15,7 @@ from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
 from ._guard import StreamGuard, amoderation_check, moderation_check
 from ._policy import Backoff, ErrorPolicy
+from ._redis_store import RedisStore
 from ._store import MemoryStore
 from ._stream_policy import StreamPolicy
 from .events import CallReport, CallSpan, CallTracer, GiveUpReason, Hook, observe_calls
@@ -51,6 +52,7 @@ __all__ = [
     "OpenTelemetryTracer",
     "Outcome",
     "PriceTable",
+    "RedisStore",
     "Resilience",
     "ResilienceError",
     "ResilientOpenAI",
