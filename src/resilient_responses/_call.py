@@ -14,28 +14,22 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ._backends import Admission
+from ._call_report import CallReports
 from ._classify import Failure, classify
 from ._config import get_testing
-from ._cost import Usage, usage_from
+from ._cost import usage_from
 from ._engine import Engine, start_spans
-from ._policy import Decision, GiveUpReason, Situation, decide
+from ._policy import Decision, Situation, decide
 from .events import (
-    CallReport,
     CallSpan,
     CallSucceeded,
-    EngineEvent,
-    GaveUp,
-    RetryScheduled,
-    current_observers,
 )
-from .exceptions import CircuitOpenError, DeadlineExceededError, add_note
+from .exceptions import CircuitOpenError, DeadlineExceededError
 
 __all__ = ["CallState", "DeclaredFailure"]
 
-_NOTE_PREFIX = "resilient_responses:"
 
-
-class CallState:
+class CallState(CallReports):
     """One call across its attempts (one stream across its connections). Not shared.
 
     The loops drive it: :meth:`begin` before each attempt, then :meth:`settle` with the
@@ -45,22 +39,11 @@ class CallState:
 
     __slots__ = (
         "_admission",
-        "attempt",
-        "attempts_sent",
-        "began",
         "breaker_waits",
         "decision",
         "delivered",
-        "engine",
-        "finished",
-        "history",
         "idempotency_key",
         "inspect_result",
-        "key",
-        "last_exception",
-        "model",
-        "spans",
-        "start",
         "via_client",
     )
 
@@ -94,8 +77,9 @@ class CallState:
         self.inspect_result: Callable[[object], Failure | None] | None = None
         # 128 random bits, as a uuid4 has, without building a UUID object per call.
         self.idempotency_key = f"rr-{os.urandom(16).hex()}" if via_client else ""
-        if engine.budget is not None:
-            engine.budget.deposit()
+        #: The breaker's state as last seen (admission, outcome): what logs report, so no
+        #: log line costs a round trip to a fleet store.
+        self.breaker_seen: str | None = None
         self.spans: tuple[CallSpan, ...] = (
             start_spans(engine, key, model, stream=stream, operation=operation)
             if engine.tracers
@@ -103,113 +87,6 @@ class CallState:
         )
 
     # -- reporting ------------------------------------------------------------------------
-
-    def emit(self, event: EngineEvent) -> None:
-        """Hand *event* to the hooks and to this call's spans."""
-        self.engine.emit(event)
-        for span in self.spans:
-            span.event(event)
-
-    def elapsed(self) -> float:
-        return self.engine.config.clock() - self.start
-
-    def time_left(self) -> float | None:
-        """Seconds the deadline leaves the next attempt (``None``: no deadline)."""
-        deadline = self.engine.config.deadline
-        return None if deadline is None else deadline - self.elapsed()
-
-    def breaker_state(self) -> str | None:
-        breakers = self.engine.breakers
-        return breakers.state(self.key) if breakers is not None else None
-
-    def finish(
-        self,
-        *,
-        ok: bool,
-        result: object = None,
-        error: BaseException | None = None,
-        usage: Usage | None = None,
-    ) -> None:
-        """The call is over: count it (with the usage of its final answer), close its spans,
-        tell the observers. Only the first call counts."""
-        if self.finished:
-            return
-        self.finished = True
-        engine = self.engine
-        elapsed = engine.config.clock() - self.began
-        engine.stats.call_done(
-            self.key,
-            ok=ok,
-            elapsed_s=elapsed,
-            attempts=self.attempts_sent,
-            usage=usage,
-            model=self.model or (getattr(result, "model", None) if usage is not None else None),
-        )
-        for span in self.spans:
-            span.finished(ok=ok, result=result, error=error)
-        observers = current_observers()
-        if observers:
-            report = CallReport(self.key, self.model, ok, self.attempts_sent, elapsed, error)
-            for observer in observers:
-                try:
-                    observer(report)
-                except Exception as exc:  # noqa: BLE001, PERF203 - never changes a call
-                    engine.instrumentation_failed(observer, exc)
-
-    def retry_scheduled(self, failure: Failure, decision: Decision) -> None:
-        """Log that another attempt follows after ``decision.wait``."""
-        self.emit(
-            RetryScheduled(
-                key=self.key,
-                model=self.model,
-                attempt=self.attempt,
-                failure=failure,
-                wait_s=decision.wait,
-                elapsed_s=self.elapsed(),
-                breaker_state=self.breaker_state(),
-            )
-        )
-
-    def gave_up(self, failure: Failure, reason: GiveUpReason, *, log: bool = True) -> None:
-        """The call failed for good: note every attempt on the SDK error that will be
-        re-raised, log ``gave_up`` (unless the caller reports its own event), end the call.
-        Once: a call that has ended is left as it is."""
-        if self.finished:
-            return
-        if self.last_exception is not None:
-            add_note(self.last_exception, self.note(reason))
-        if log:
-            self.emit(
-                GaveUp(
-                    key=self.key,
-                    model=self.model,
-                    attempt=self.attempt,
-                    failure=failure,
-                    reason=reason,
-                    elapsed_s=self.elapsed(),
-                    breaker_state=self.breaker_state(),
-                )
-            )
-        self.finish(ok=False, error=self.last_exception)
-
-    def _report(self, failure: Failure, decision: Decision) -> Decision:
-        if decision.retry:
-            self.retry_scheduled(failure, decision)
-        else:
-            self.gave_up(failure, decision.reason or "not_retryable")
-        return decision
-
-    def note(self, reason: str) -> str:
-        """The PEP 678 note listing every attempt, added to the re-raised SDK error."""
-        lines = [
-            f"{_NOTE_PREFIX} gave up after {self.attempt} attempt"
-            f"{'s' if self.attempt != 1 else ''} in {self.elapsed():.3f}s ({reason}"
-            f"{'; the circuit breaker opened' if reason == 'breaker_open' else ''})"
-        ]
-        for number, (failure, wait) in enumerate(self.history, start=1):
-            waited = f", waited {wait:.3f}s" if wait is not None else ""
-            lines.append(f"  attempt {number}: {failure.describe()}{waited}")
-        return "\n".join(lines)
 
     # -- admission ------------------------------------------------------------------------
 
@@ -223,6 +100,9 @@ class CallState:
                 self._admission = breakers.admit(self.key)
             except CircuitOpenError as exc:
                 self._refused(exc)
+        budget = self.engine.budget
+        if budget is not None and self.attempts_sent == 0:
+            budget.deposit()  # one per call, at its first request
         self._admitted()
 
     async def abegin(self) -> None:
@@ -234,6 +114,9 @@ class CallState:
                 self._admission = await breakers.aadmit(self.key)
             except CircuitOpenError as exc:
                 self._refused(exc)
+        budget = self.engine.budget
+        if budget is not None and self.attempts_sent == 0:
+            await budget.adeposit()
         self._admitted()
 
     def _before_attempt(self) -> None:
@@ -244,6 +127,9 @@ class CallState:
         self.decision = None
 
     def _admitted(self) -> None:
+        admission = self._admission
+        if admission is not None:
+            self.breaker_seen = "half-open" if admission.probe else "closed"
         self.attempts_sent += 1
         for span in self.spans:
             span.attempt_started(self.attempt)
@@ -256,6 +142,7 @@ class CallState:
         anything was sent. A stream that delivered events reports its own interruption
         (and ends the call then)."""
         self.attempt -= 1
+        self.breaker_seen = "open" if exc.retry_in > 0 else "half-open"
         if self.engine.waits_for_breaker:
             # Like a 503 whose Retry-After is the breaker's `retry_in`. Waiting sends
             # nothing: it draws nothing from the retry budget and no attempt from the
@@ -295,14 +182,16 @@ class CallState:
         breakers = self.engine.breakers
         if admission is None or breakers is None:
             return None
-        return breakers.record(admission, tripped)
+        self.breaker_seen = state = breakers.record(admission, tripped)
+        return state
 
     async def _arecord(self, tripped: bool | None) -> str | None:
         admission, self._admission = self._admission, None
         breakers = self.engine.breakers
         if admission is None or breakers is None:
             return None
-        return await breakers.arecord(admission, tripped)
+        self.breaker_seen = state = await breakers.arecord(admission, tripped)
+        return state
 
     def holds_probe(self) -> bool:
         """The attempt in flight holds one of the half-open breaker's probe slots."""

@@ -76,33 +76,40 @@ return {2, 0, 0, moved}
 #: success, ``-1`` nothing known: only the lease is released), lease_id (``''`` for none),
 #: fail_max, reset_timeout_ms, success_threshold, ttl_ms.
 #:
-#: Returns the transitions this call made, flattened: ``{old1, new1, old2, new2, ...}``.
+#: Returns the breaker's state after the outcome, then the transitions this call made,
+#: flattened: ``{state, old1, new1, old2, new2, ...}``.
 BREAKER_RECORD = (
     _NOW_MS
     + """
+local function done(state, out)
+  local reply = {state}
+  for i = 1, #out do reply[#reply + 1] = out[i] end
+  return reply
+end
 if ARGV[2] ~= '' then redis.call('ZREM', KEYS[2], ARGV[2]) end
 local outcome = ARGV[1]
-if outcome == '-1' then return {} end
-local tripped = outcome == '1'
 local h = redis.call('HMGET', KEYS[1], 's', 'f', 'o')
 local state = h[1] or 'closed'
+if outcome == '-1' then return {state} end
+local tripped = outcome == '1'
 local out = {}
 if state == 'closed' then
   if not tripped then
     -- any success while closed resets the count: a clean closed breaker has no key
     if h[2] then redis.call('DEL', KEYS[1]) end
-    return out
+    return done('closed', out)
   end
   local fails = redis.call('HINCRBY', KEYS[1], 'f', 1)
   if fails >= tonumber(ARGV[3]) then
     redis.call('HSET', KEYS[1], 's', 'open', 'o', now, 'k', 0)
     out = {'closed', 'open'}
+    state = 'open'
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  return out
+  return done(state, out)
 end
 if state == 'open' then
-  if (tonumber(h[3]) or 0) + tonumber(ARGV[4]) > now then return out end
+  if (tonumber(h[3]) or 0) + tonumber(ARGV[4]) > now then return done('open', out) end
   redis.call('HSET', KEYS[1], 's', 'half-open', 'k', 0)
   out = {'open', 'half-open'}
 end
@@ -111,17 +118,19 @@ if tripped then
   redis.call('HSET', KEYS[1], 's', 'open', 'o', now, 'k', 0)
   out[#out + 1] = 'half-open'
   out[#out + 1] = 'open'
+  state = 'open'
 else
   redis.call('HSET', KEYS[1], 'f', 0)
   if redis.call('HINCRBY', KEYS[1], 'k', 1) >= tonumber(ARGV[5]) then
     redis.call('DEL', KEYS[1])
     out[#out + 1] = 'half-open'
     out[#out + 1] = 'closed'
-    return out
+    return done('closed', out)
   end
+  state = 'half-open'
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return out
+return done(state, out)
 """
 )
 

@@ -31,12 +31,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import count
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
 from ._backends import Admission, BreakerState, Emit, StateListener
 from ._breaker import BreakerConfig, MemoryBreakers
 from ._budget import RetryBudget, RetryBudgetState
-from ._policy import _check_seconds
+from ._checks import check_seconds as _check_seconds
 from ._redis_scripts import BREAKER_ADMIT, BREAKER_PEEK, BREAKER_RECORD, BUDGET
 from .events import StoreUnavailable
 from .exceptions import CircuitOpenError
@@ -459,32 +459,38 @@ class RedisBreakers(_FleetBackend[MemoryBreakers]):
         args = (outcome, admission.lease or "", *self._record_tail)
         return lambda client, scripts: scripts.record(keys, args, client=client)
 
-    def _changed(self, key: str, reply: Any) -> None:
+    def _changed(self, admission: Admission, reply: Any) -> BreakerState:
+        """Report the transitions of a record reply; the state after it."""
         moves = [_text(x) for x in reply]
-        for i in range(0, len(moves) - 1, 2):
-            self._on_change(key, moves[i], moves[i + 1])
+        for i in range(1, len(moves) - 1, 2):
+            self._on_change(admission.key, moves[i], moves[i + 1])
+        return cast(BreakerState, moves[0])
 
-    def record(self, admission: Admission, tripped: bool | None) -> None:
-        """Account an admitted attempt's outcome (see ``BreakerBackend.record``)."""
+    @staticmethod
+    def _unsent(admission: Admission) -> BreakerState:
+        # Nothing was sent (a success on a clean closed breaker): closed, as admitted.
+        return "half-open" if admission.probe else "closed"
+
+    def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
+        """Account an admitted attempt's outcome (see ``BreakerBackend.record``); the
+        breaker's state after it, from the same round trip."""
         fn = self._record_fn(admission, tripped)
         if fn is None:
-            return
+            return self._unsent(admission)
         reply = _LOCAL if fn is _LOCAL else self._call("record", fn)
         if reply is _LOCAL:
-            self._local.record(admission, tripped)
-        else:
-            self._changed(admission.key, reply)
+            return self._local.record(admission, tripped)
+        return self._changed(admission, reply)
 
-    async def arecord(self, admission: Admission, tripped: bool | None) -> None:
+    async def arecord(self, admission: Admission, tripped: bool | None) -> BreakerState:
         """The async form of :meth:`record`."""
         fn = self._record_fn(admission, tripped)
         if fn is None:
-            return
+            return self._unsent(admission)
         reply = _LOCAL if fn is _LOCAL else await self._acall("record", fn)
         if reply is _LOCAL:
-            self._local.record(admission, tripped)
-        else:
-            self._changed(admission.key, reply)
+            return self._local.record(admission, tripped)
+        return self._changed(admission, reply)
 
     def release(self, admission: Admission) -> None:
         """Give back a probe lease without waiting: on the running loop when there is one,

@@ -81,7 +81,7 @@ def test_redis_stopped_mid_run_costs_no_call_and_is_logged_once(
     other_store = RedisStore.from_url(private_redis.url, timeout=TIMEOUT, prefix="p")
     other = resilience(other_store, vtime, fail_max=2)
     key = f"{client.base_url} {MODEL}"
-    breakers = other.engine.breakers
+    breakers = other._engine.breakers
     assert breakers is not None
     for _ in range(2):
         breakers.record(breakers.admit(key), True)

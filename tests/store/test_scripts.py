@@ -52,7 +52,10 @@ class Breaker:
         reply = self._record(
             [self.hash, self.probes], [outcome, lease, fail_max, reset_ms, threshold, TTL_MS]
         )
-        return [x.decode() for x in reply]
+        state, *moves = (x.decode() for x in reply)
+        # The reply leads with the state after the outcome: what a peek reads now.
+        assert state == self.peek()[0]
+        return moves
 
     def peek(self) -> tuple[str, int]:
         state, retry_ms = self._peek([self.hash], [RESET_MS])
