@@ -248,9 +248,10 @@ def fleet_outage(
 # -- standalone ------------------------------------------------------------------------------
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, servers: Any = None) -> dict[str, Any]:
     """Every fleet figure, with its own fakes (run.py's server processes) and Redis."""
-    from run import servers  # the main benchmark's fake server processes
+    if servers is None:
+        from run import servers  # the main benchmark's fake server processes
 
     runs = 300 if quick else 2000
     specs = {"clean": ("clean", 0, 1.0), "outage": ("outage", 0, 1.0)}

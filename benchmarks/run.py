@@ -62,6 +62,9 @@ from resilient_responses import (
 from resilient_responses.cli._demo import expected_text, text_for_body
 from resilient_responses.testing import Chaos, FakeResponsesAPI, Fault
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _fleet  # benchmarks/_fleet.py, beside this script
+
 HOST = "127.0.0.1"
 MODEL = "gpt-5-mini"
 WORDS = 40
@@ -80,6 +83,9 @@ class Sizes:
     outage_calls: int
     goodput_streams: int
     concurrency: int
+    connection_streams: int = 100
+    memory_streams: int = 1000
+    fleet: bool = True
 
 
 FULL = Sizes(
@@ -99,6 +105,9 @@ QUICK = Sizes(
     outage_calls=20,
     goodput_streams=20,
     concurrency=10,
+    connection_streams=20,
+    memory_streams=100,
+    fleet=False,
 )
 
 
@@ -308,6 +317,96 @@ def overhead(base_url: str | None, sizes: Sizes) -> dict[str, Any]:
     streams["raw_per_event_s"] = streams["raw_s"] / n_events
     streams["lib_per_event_s"] = streams["lib_s"] / n_events
     return {"call": calls, "event": streams}
+
+
+# -- connections and memory -------------------------------------------------------------------
+
+
+def _pool_connections(client: Any) -> list[Any]:
+    """The connections in the client's httpx2 pool right now."""
+    return list(client._client._transport._pool.connections)
+
+
+def connections(base_url: str, streams: int = 100) -> dict[str, Any]:
+    """TCP connections opened by *streams* sequential streams read to the end: the raw SDK
+    reuses one; a client that closes early opens one per stream."""
+    results: dict[str, Any] = {"streams": streams}
+    make: dict[str, Callable[[], openai.OpenAI]] = {
+        "raw_sdk": lambda: openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0),
+        "resilient": lambda: ResilientOpenAI(
+            base_url=base_url, api_key=API_KEY, resilience=_resilience()
+        ),
+    }
+    for name, build in make.items():
+        seen: list[Any] = []  # kept alive, so no two connections share an id()
+        with build() as client:
+            for _ in range(streams):
+                with client.responses.create(model=MODEL, input="hi", stream=True) as events:
+                    for _ in events:
+                        pass
+                seen.extend(c for c in _pool_connections(client) if all(c is not s for s in seen))
+        results[name] = len(seen)
+    return results
+
+
+async def _open_streams(client: Any, n: int) -> list[Any]:
+    gate = asyncio.Semaphore(50)
+
+    async def one(index: int) -> Any:
+        async with gate:
+            stream = await client.responses.create(model=MODEL, input=f"m{index}", stream=True)
+            await stream.__anext__()  # mid-stream: its first event read
+            return stream
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def _traced_per_stream(build: Callable[[], Any], n: int) -> float:
+    """Bytes traced per open stream, *n* of them open at once (after their first event)."""
+    import gc
+    import tracemalloc
+
+    async def measure() -> float:
+        client = build()
+        warm = await _open_streams(client, 1)
+        await warm[0].close()
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        streams = await _open_streams(client, n)
+        gc.collect()
+        current = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        for stream in streams:
+            await stream.close()
+        await client.close()
+        return (current - base) / n
+
+    return asyncio.run(measure())
+
+
+def memory(base_url: str, streams: int = 1000) -> dict[str, Any]:
+    """Memory per stream with *streams* open at once, raw SDK against the library
+    (raw measured before and after the library; the ratio uses their mean)."""
+
+    def raw() -> Any:
+        return openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=120)
+
+    def lib() -> Any:
+        return AsyncResilientOpenAI(
+            base_url=base_url, api_key=API_KEY, timeout=120, resilience=_resilience()
+        )
+
+    raw_before = _traced_per_stream(raw, streams)
+    library = _traced_per_stream(lib, streams)
+    raw_after = _traced_per_stream(raw, streams)
+    raw_bytes = (raw_before + raw_after) / 2
+    return {
+        "streams": streams,
+        "raw_bytes": raw_bytes,
+        "lib_bytes": library,
+        "ratio": library / raw_bytes,
+    }
 
 
 # -- requests counting -----------------------------------------------------------------------
@@ -593,6 +692,34 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, s
             "",
         )
     )
+    conn = results.get("connections")
+    if conn is not None:
+        rows.append(
+            (
+                f"TCP connections per {conn['streams']} sequential streams",
+                str(conn["raw_sdk"]),
+                "",
+                str(conn["resilient"]),
+                "<= 2",
+                _mark(conn["resilient"] <= 2),
+            )
+        )
+    mem = results.get("memory")
+    if mem is not None:
+        rows.append(
+            (
+                f"memory per stream, {mem['streams']} open at once",
+                f"{mem['raw_bytes'] / 1024:.1f} KB",
+                "",
+                f"{mem['lib_bytes'] / 1024:.1f} KB (x{mem['ratio']:.3f})",
+                "x <= 1.15",
+                _mark(mem["ratio"] <= 1.15),
+            )
+        )
+    fleet = results.get("fleet")
+    if fleet is not None:
+        for measure, figure in _fleet.rows(fleet):
+            rows.append((measure, "", "", figure, "", ""))
     gp = results["goodput"]
     for kind in ("plain", "background"):
         raw, lib = gp[f"raw_{kind}"], gp[f"lib_{kind}"]
@@ -743,6 +870,8 @@ def run(sizes: Sizes, seed: int, stall_seconds: float, *, overlap: bool = False)
         sections_first: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("overhead_loopback", lambda: overhead(urls["clean"], sizes)),
             ("overhead_inprocess", lambda: overhead(None, sizes)),
+            ("connections", lambda: connections(urls["clean"], sizes.connection_streams)),
+            ("memory", lambda: memory(urls["clean"], sizes.memory_streams)),
         ]
         for name, fn in sections_first:
             begin = time.perf_counter()
@@ -766,6 +895,10 @@ def run(sizes: Sizes, seed: int, stall_seconds: float, *, overlap: bool = False)
                 begin = time.perf_counter()
                 results[name] = fn()
                 sections[name] = time.perf_counter() - begin
+    if sizes.fleet:
+        begin = time.perf_counter()
+        results["fleet"] = _fleet.run(quick=False, servers=servers)
+        sections["fleet"] = time.perf_counter() - begin
     results["section_s"] = sections
     results["wall_s"] = time.perf_counter() - started
     return results
