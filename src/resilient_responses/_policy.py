@@ -24,10 +24,13 @@ __all__ = [
     "Backoff",
     "Decision",
     "ErrorPolicy",
+    "Fallbacks",
     "GiveUpReason",
     "PolicyKey",
     "PolicyTable",
     "Situation",
+    "check_fallbacks",
+    "choose_fallback",
     "decide",
 ]
 
@@ -392,3 +395,63 @@ def decide(situation: Situation) -> Decision:
     if not s.budget_left:
         return Decision(False, reason="retry_budget", policy=policy)
     return Decision(True, wait=wait, policy=policy)
+
+
+#: Give-ups after which another model may succeed: the primary kept failing in a way that
+#: retrying it could have fixed (load, an outage), not the caller's own mistake.
+_FALLBACK_REASONS = frozenset(
+    {"attempts_exhausted", "deadline", "retry_budget", "breaker_open", "retry_after_too_long"}
+)
+
+Fallbacks = Mapping[str, tuple[str, ...]]
+
+
+def check_fallbacks(name: str, value: object) -> Fallbacks:
+    """``{"model": ("fallback", ...)}``, validated and frozen."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping model -> (fallback models), got {value!r}")
+    checked: dict[str, tuple[str, ...]] = {}
+    for model, chain in value.items():
+        if not isinstance(model, str) or not model:
+            raise TypeError(f"{name} keys must be model names (non-empty str), got {model!r}")
+        models = (chain,) if isinstance(chain, str) else chain
+        if not isinstance(models, (tuple, list)) or not all(
+            isinstance(m, str) and m for m in models
+        ):
+            raise TypeError(f"{name}[{model!r}] must be a tuple of model names, got {chain!r}")
+        if model in models:
+            raise ValueError(f"{name}[{model!r}] names {model!r} itself as its fallback")
+        checked[model] = tuple(dict.fromkeys(models))
+    return MappingProxyType(checked)
+
+
+def choose_fallback(
+    failure: Failure | None,
+    reason: str,
+    *,
+    retryable: bool,
+    model: str,
+    fallbacks: Fallbacks,
+    context_fallbacks: Fallbacks,
+    tried: tuple[str, ...] = (),
+) -> str | None:
+    """The model a call on *model* goes on with after giving up, or ``None``.
+
+    Pure. A call falls back when its primary refused it with an open breaker
+    (*reason* ``"circuit_open"``), or gave up on a failure its policy retries
+    (*retryable*) for a reason another model can change (attempts, deadline, retry budget,
+    breaker, an overlong Retry-After): the next model of ``fallbacks[model]`` not *tried*
+    yet. ``context_length_exceeded`` goes only to ``context_fallbacks[model]`` (a model with
+    a longer context). Never on the caller's own errors (400, 401, 403, 404,
+    ``insufficient_quota``): another model would fail the same way.
+    """
+    code = failure.code if failure is not None else None
+    if code == "context_length_exceeded":
+        chain = context_fallbacks.get(model, ())
+    elif reason == "circuit_open" or (retryable and reason in _FALLBACK_REASONS):
+        chain = fallbacks.get(model, ())
+    else:
+        return None
+    return next((m for m in chain if m not in tried and m != model), None)

@@ -24,10 +24,12 @@ __all__ = [
     "CallTracer",
     "CostBudgetCrossed",
     "EngineEvent",
+    "FellBack",
     "GIVE_UP_REASONS",
     "GaveUp",
     "GiveUpReason",
     "Hook",
+    "RateLimited",
     "RetryScheduled",
     "SdkRetriesDetected",
     "StoreUnavailable",
@@ -136,6 +138,27 @@ class StoreUnavailable:
 
 
 @dataclass(frozen=True, slots=True)
+class FellBack:
+    """A call on *model* gave up (*reason*, *failure*) and goes on with *fallback*."""
+
+    key: str
+    model: str | None
+    fallback: str
+    failure: Failure | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimited:
+    """An attempt waits *wait_s* seconds for rate-limit capacity of *key* before sending."""
+
+    key: str
+    model: str | None
+    attempt: int
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallSucceeded:
     """The call succeeded on attempt *attempt* (emitted only with ``log_successes=True``)."""
 
@@ -156,6 +179,8 @@ EngineEvent = (
     | CostBudgetCrossed
     | SdkRetriesDetected
     | StoreUnavailable
+    | FellBack
+    | RateLimited
 )
 Hook = Callable[[EngineEvent], None]
 

@@ -55,6 +55,9 @@ class KeyStats:
         breaker_opens: how many times the key's breaker opened.
         resumes / restarts / interruptions: stream recoveries by resume, by restart, and
             streams that could not be recovered.
+        fallbacks: calls on this key's model that gave up and went to a fallback model.
+        rate_limited: attempts held back by client-side pacing (``RateLimit``) before
+            they were sent; rate_limited_s: the seconds they waited in all.
         latency_p50 / latency_p95 / latency_p99: seconds per finished call (all attempts
             and waits included), within 1% relative error; ``None`` with no data.
         ttfe_p50 / ttfe_p95: seconds to the first stream event; ``None`` with no data.
@@ -77,6 +80,9 @@ class KeyStats:
     resumes: int = 0
     restarts: int = 0
     interruptions: int = 0
+    fallbacks: int = 0
+    rate_limited: int = 0
+    rate_limited_s: float = 0.0
     latency_p50: float | None = None
     latency_p95: float | None = None
     latency_p99: float | None = None
@@ -147,10 +153,13 @@ class _KeyState:
         "calls",
         "cost_atto",
         "failures",
+        "fallbacks",
         "input_tokens",
         "interruptions",
         "latency",
         "output_tokens",
+        "rate_limited",
+        "rate_limited_s",
         "reasoning_tokens",
         "restarts",
         "resumes",
@@ -173,6 +182,9 @@ class _KeyState:
         self.resumes = 0
         self.restarts = 0
         self.interruptions = 0
+        self.fallbacks = 0
+        self.rate_limited = 0
+        self.rate_limited_s = 0.0
         self.latency = QuantileSketch()
         self.ttfe = QuantileSketch()
         self.input_tokens = 0
@@ -198,6 +210,9 @@ class _KeyState:
             resumes=self.resumes,
             restarts=self.restarts,
             interruptions=self.interruptions,
+            fallbacks=self.fallbacks,
+            rate_limited=self.rate_limited,
+            rate_limited_s=self.rate_limited_s,
             latency_p50=latency.quantile(0.5),
             latency_p95=latency.quantile(0.95),
             latency_p99=latency.quantile(0.99),
@@ -351,6 +366,18 @@ class StatsCollector:
         """A broken stream could not be recovered (``StreamInterruptedError``)."""
         with self._lock:
             self._state(key).interruptions += 1
+
+    def fell_back(self, key: str) -> None:
+        """A call on *key* gave up and went on with a fallback model."""
+        with self._lock:
+            self._state(key).fallbacks += 1
+
+    def rate_limited(self, key: str, seconds: float) -> None:
+        """An attempt on *key* waited *seconds* for rate-limit capacity."""
+        with self._lock:
+            state = self._state(key)
+            state.rate_limited += 1
+            state.rate_limited_s += seconds
 
     def call_done(
         self,

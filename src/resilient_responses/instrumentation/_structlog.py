@@ -18,7 +18,9 @@ from ..events import (
     CallSucceeded,
     CostBudgetCrossed,
     EngineEvent,
+    FellBack,
     GaveUp,
+    RateLimited,
     RetryScheduled,
     SdkRetriesDetected,
     StoreUnavailable,
@@ -134,6 +136,25 @@ class StructlogHook:
                 operation=event.operation,
                 error=event.error,
                 fallback=event.fallback,
+            )
+        elif isinstance(event, FellBack):
+            log.warning(
+                "resilient_responses.fallback",
+                breaker_key=event.key,
+                model=event.model,
+                fallback_model=event.fallback,
+                reason=event.reason,
+                **(_failure_fields(event.failure) if event.failure is not None else {}),
+            )
+        elif isinstance(event, RateLimited):
+            # Pacing is routine under load: a short wait is debug, a long one a warning.
+            level = log.warning if event.wait_s >= 1.0 else log.debug
+            level(
+                "resilient_responses.rate_limited",
+                breaker_key=event.key,
+                model=event.model,
+                attempt=event.attempt,
+                wait_s=round(event.wait_s, 6),
             )
         elif isinstance(event, CallSucceeded):
             log.debug(
