@@ -28,6 +28,12 @@ _KEYS: tuple[str, ...] = (
     "error_event",
     "failed",
     "latency",
+    "keepalive",
+    "reorder",
+    "renumber",
+    "duplicate",
+    "gap",
+    "malformed",
 )
 
 _MIXES: dict[str, dict[str, float]] = {
@@ -56,8 +62,10 @@ class Chaos:
     ``"429"`` (with Retry-After *retry_after*), ``"500"``, ``"502"``, ``"503"``, ``"504"``,
     ``"insufficient_quota"``, ``"connect_error"``, ``"timeout"``, ``"reset"``,
     ``"truncate"``, ``"stall"`` (*stall_seconds*), ``"error_event"``, ``"failed"``,
-    ``"latency"`` (*latency_seconds*). Stream faults cut at a point drawn within the
-    response's event count. The same *seed* gives the same sequence of faults: each
+    ``"latency"`` (*latency_seconds*), and the SSE protocol faults ``"keepalive"``
+    (comments every 0.5 s for *stall_seconds*), ``"reorder"``, ``"renumber"``,
+    ``"duplicate"``, ``"gap"``, ``"malformed"``. Stream faults cut at a point drawn within
+    the response's event count. The same *seed* gives the same sequence of faults: each
     :meth:`draw` consumes exactly two numbers from a private ``random.Random(seed)``.
 
     Example::
@@ -179,6 +187,18 @@ class Chaos:
             return Fault.error_event(after_events=cut)
         if key == "failed":
             return Fault.failed(after_events=cut)
+        if key == "keepalive":
+            return Fault.keepalive(after_events=cut, seconds=self._stall_seconds)
+        if key == "reorder":
+            return Fault.reorder(after_events=cut)
+        if key == "renumber":
+            return Fault.renumber(after_events=cut)
+        if key == "duplicate":
+            return Fault.duplicate(after_events=max(cut, 1))
+        if key == "gap":
+            return Fault.gap(after_events=cut)
+        if key == "malformed":
+            return Fault.malformed(after_events=cut)
         return Fault.latency(self._latency_seconds)
 
     def describe(self) -> str:

@@ -2,27 +2,32 @@
 
 The fake is split in two layers. :meth:`FakeResponsesAPI._begin` decides everything about one
 request under a lock (which fault applies, what the answer is, which state changes) and
-returns an :class:`_Exchange`; the transports (in-process httpx2 transports here, the uvicorn
-server in :mod:`._server`) only *play* an exchange: sleep, raise, or stream bytes. So the
-in-process and over-HTTP fakes cannot disagree about what the API answers.
+returns an :class:`~._exchange.Exchange`; the transports (in-process httpx2 transports in
+:mod:`._transport`, the uvicorn server in :mod:`._server`) only *play* an exchange: sleep,
+raise, or stream bytes. So the in-process and over-HTTP fakes cannot disagree about what the
+API answers. Imports run one way: ``_faults`` <- ``_exchange`` <- ``_transport`` <- ``_fake``
+<- ``_server``; the one exception is :meth:`FakeResponsesAPI.serve`, which imports
+``_server`` lazily (it needs the optional uvicorn and starlette only when called).
 """
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import json
 import threading
-import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 
 from resilient_responses.testing import _wire
 from resilient_responses.testing._chaos import Chaos
+from resilient_responses.testing._exchange import Exchange, malformed_json, sse_steps
 from resilient_responses.testing._faults import Fault
+from resilient_responses.testing._reply import DELTA_TYPES, Reply, render
+from resilient_responses.testing._transport import AsyncTransport, SyncTransport
 
 if TYPE_CHECKING:
     import openai
@@ -94,9 +99,8 @@ class _Stored:
     model: str
     created: int
     background: bool
-    text: str
+    output: list[JSON]
     usage: JSON
-    message_id: str
     final: JSON
     events: list[JSON]
     input_items: list[JSON]
@@ -109,7 +113,6 @@ class _Stored:
         full: bool = False,
         usage: JSON | None = None,
     ) -> JSON:
-        output = [_wire.message_item(self.message_id, self.text, status="completed")]
         return _wire.response_object(
             response_id=self.response_id,
             body=self.body,
@@ -117,7 +120,7 @@ class _Stored:
             created=self.created,
             status=status,
             background=self.background,
-            output=output if full else [],
+            output=list(self.output) if full else [],
             usage_value=self.usage if full else usage,
             error=error,
         )
@@ -125,9 +128,7 @@ class _Stored:
     def failed_usage(self, cut: int) -> JSON:
         """What a response that failed after *cut* events was billed, like the real API:
         the whole input, and the output tokens generated before the failure."""
-        generated = sum(
-            1 for event in self.events[:cut] if event["type"] == "response.output_text.delta"
-        )
+        generated = sum(1 for event in self.events[:cut] if event["type"] in DELTA_TYPES)
         return _wire.usage(int(self.usage["input_tokens"]), generated)
 
     def failed_events(self, cut: int, code: str, message: str) -> list[JSON]:
@@ -155,23 +156,35 @@ class _Routed:
     returns_response: bool = False
 
 
-@dataclass(slots=True)
-class _Exchange:
-    """Everything a transport needs to play one request."""
+# Request keys that change how an answer travels, not what the model answers.
+_TRANSPORT_KEYS = frozenset({"stream", "background", "store", "stream_options"})
 
-    index: int
-    fault: Fault | None
-    status: int
-    headers: dict[str, str]
-    latency: float = 0.0
-    pre: Fault | None = None  # connect_error / timeout: no response at all
-    head_stalls: tuple[float, ...] = ()  # plain answers: stalls before the headers
-    body: bytes = b""
-    body_cut: Literal["reset", "truncate"] | None = None
-    frames: list[bytes] | None = None  # SSE answer
-    end: Literal["complete", "reset", "truncate"] = "complete"
-    end_after: int = 0
-    stalls: dict[int, list[float]] = field(default_factory=dict)
+
+def _turn_key(body: JSON) -> str:
+    """What makes two create requests "the same turn" (a retry, a restart)."""
+    content = {k: v for k, v in body.items() if k not in _TRANSPORT_KEYS}
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def _path_parts(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p]
+    return parts[1:] if parts[:1] == ["v1"] else parts
+
+
+def _is_create(method: str, path: str) -> bool:
+    return method == "POST" and _path_parts(path) == ["responses"]
+
+
+def _has_model(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("model"), str)
+
+
+def _as_reply(value: object) -> Reply:
+    if isinstance(value, Reply):
+        return value
+    if isinstance(value, str):
+        return Reply.text(value)
+    raise TypeError(f"the responder must return a Reply or a str, got {type(value).__name__}")
 
 
 def _json_or_none(raw: bytes) -> Any:
@@ -193,11 +206,25 @@ class FakeResponsesAPI:
     (with or without the ``/v1`` prefix), in-process through httpx2 transports or over real
     HTTP with :meth:`serve`.
 
-    Output text is deterministic: ``text(body)`` if given, else *output_words* pseudo-random
-    words seeded by the request's ``input`` and ``model`` (override per request with
-    ``metadata={"fake_output_words": "200"}``); streams deliver it in deltas of
-    *chunk_words* words. With ``realtime=False`` stalls cost no time (see
-    :meth:`Fault.stall`); latencies are always real.
+    Output is deterministic. By default each response is one assistant message:
+    ``text(body)`` if given, else *output_words* pseudo-random words seeded by the request's
+    ``input`` and ``model`` (override per request with
+    ``metadata={"fake_output_words": "200"}``). To script agent turns (function calls,
+    reasoning, several items), give *turns*, a list of :class:`Reply` served one per
+    distinct request, or *responder*, a callable that receives the request body and returns
+    a :class:`Reply` (or a str, for one message). Streams deliver text, arguments and
+    reasoning in deltas of *chunk_words* words. With ``realtime=False`` stalls cost no time
+    (see :meth:`Fault.stall`); latencies are always real.
+
+    *turns* are matched to requests by content: the first request gets ``turns[0]``, the
+    next request with a *different* body ``turns[1]``, and so on; a request whose body
+    equals an earlier one (ignoring ``stream``, ``background``, ``store`` and
+    ``stream_options``) gets the same turn again, so retries and restarts see the answer
+    they would have seen. Once every turn is used, a new request is answered ``400``.
+    *responder* is called for every create request the fake receives (retries included),
+    outside the fake's lock and before faults are applied; an exception it raises reaches
+    the caller as it is in-process (the SDK does not wrap it), and is a 500 over HTTP; such
+    a request is not recorded.
 
     Example::
 
@@ -207,6 +234,11 @@ class FakeResponsesAPI:
         with pytest.raises(openai.RateLimitError):
             client.responses.create(model="gpt-5-mini", input="hi")
         assert client.responses.create(model="gpt-5-mini", input="hi").output_text
+
+        agent = FakeResponsesAPI(turns=[
+            Reply.function_call("get_weather", {"city": "Paris"}),
+            Reply.text("It is sunny in Paris."),
+        ])
     """
 
     def __init__(
@@ -217,6 +249,8 @@ class FakeResponsesAPI:
         text: Callable[[JSON], str] | None = None,
         model_default: str = "gpt-5-mini",
         chunk_words: int = 1,
+        turns: Iterable[Reply] | None = None,
+        responder: Callable[[JSON], Reply | str] | None = None,
     ) -> None:
         if not isinstance(realtime, bool):
             raise TypeError(f"realtime must be a bool, got {type(realtime).__name__}")
@@ -228,6 +262,23 @@ class FakeResponsesAPI:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if text is not None and not callable(text):
             raise TypeError("text must be a callable body -> str, or None")
+        if responder is not None and not callable(responder):
+            raise TypeError("responder must be a callable body -> Reply | str, or None")
+        scripted_turns: tuple[Reply, ...] | None = None
+        if turns is not None:
+            if isinstance(turns, (str, Reply)):
+                raise TypeError("turns must be an iterable of Reply (a list of turns)")
+            scripted_turns = tuple(turns)
+            for turn in scripted_turns:
+                if not isinstance(turn, Reply):
+                    raise TypeError(f"turns must hold Reply values, got {turn!r}")
+        given = [
+            name
+            for name, value in (("text", text), ("turns", turns), ("responder", responder))
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of text, turns, responder; got {', '.join(given)}")
         self.realtime = realtime
         self.output_words = output_words
         self.chunk_words = chunk_words
@@ -235,6 +286,9 @@ class FakeResponsesAPI:
         self.flagged_words: set[str] = set()
         """Words that make ``/moderations`` flag an input (case-insensitive)."""
         self._text = text
+        self._responder = responder
+        self._turns = scripted_turns
+        self._turn_of: dict[str, int] = {}
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._stored: dict[str, _Stored] = {}
@@ -242,8 +296,8 @@ class FakeResponsesAPI:
         self._then: Fault | None = None
         self._chaos: Chaos | None = None
         self._open_streams = 0
-        self._transport: _SyncTransport | None = None
-        self._async_transport: _AsyncTransport | None = None
+        self._transport: SyncTransport | None = None
+        self._async_transport: AsyncTransport | None = None
 
     # -- fault plans ----------------------------------------------------------------------
 
@@ -312,6 +366,14 @@ class FakeResponsesAPI:
             )
 
     @property
+    def turns_left(self) -> int | None:
+        """How many scripted *turns* no request has used yet (``None`` without turns)."""
+        with self._lock:
+            if self._turns is None:
+                return None
+            return len(self._turns) - len(set(self._turn_of.values()))
+
+    @property
     def open_streams(self) -> int:
         """SSE bodies opened and not yet closed (0 once every stream is closed)."""
         with self._lock:
@@ -324,7 +386,7 @@ class FakeResponsesAPI:
         """The in-process httpx2 sync transport (never touches the network)."""
         with self._lock:
             if self._transport is None:
-                self._transport = _SyncTransport(self)
+                self._transport = SyncTransport(self)
             return self._transport
 
     @property
@@ -332,7 +394,7 @@ class FakeResponsesAPI:
         """The in-process httpx2 async transport."""
         with self._lock:
             if self._async_transport is None:
-                self._async_transport = _AsyncTransport(self)
+                self._async_transport = AsyncTransport(self)
             return self._async_transport
 
     def client(self, **openai_kwargs: Any) -> openai.OpenAI:
@@ -399,7 +461,7 @@ class FakeResponsesAPI:
         query: dict[str, str],
         headers: dict[str, str],
         raw_body: bytes,
-    ) -> _Exchange:
+    ) -> Exchange:
         """Decide one request: fault, answer, state change, log entry (under the lock)."""
         method = method.upper()
         body = _json_or_none(raw_body)
@@ -407,9 +469,13 @@ class FakeResponsesAPI:
             k.lower(): ("<redacted>" if k.lower() == "authorization" else v)
             for k, v in headers.items()
         }
+        scripted: Reply | None = None
+        if self._responder is not None and _is_create(method, path) and _has_model(body):
+            # User code: called outside the lock (it may read fake.requests).
+            scripted = _as_reply(self._responder(copy.deepcopy(body)))
         with self._lock:
             index = len(self._requests)
-            routed = self._route(index, method, path, query, body, raw_body)
+            routed = self._route(index, method, path, query, body, raw_body, scripted)
             n_events = len(routed.events) if routed.events is not None else 0
             fault = self._next_fault(n_events)
             exchange = self._apply(index, fault, routed)
@@ -440,7 +506,7 @@ class FakeResponsesAPI:
             "x-ratelimit-reset-requests": "6ms",
         }
 
-    def _apply(self, index: int, fault: Fault | None, routed: _Routed) -> _Exchange:
+    def _apply(self, index: int, fault: Fault | None, routed: _Routed) -> Exchange:
         latency = fault.latency_seconds if fault is not None else 0.0
         terminal = fault.terminal if fault is not None else None
         stalls = fault.stalls if fault is not None else ()
@@ -448,7 +514,7 @@ class FakeResponsesAPI:
         if terminal is not None and terminal.kind == "status":
             headers = self._headers(index, sse=False, latency=latency)
             headers.update(terminal.response_headers())
-            return _Exchange(
+            return Exchange(
                 index=index,
                 fault=fault,
                 status=terminal.status_code or 500,
@@ -458,7 +524,7 @@ class FakeResponsesAPI:
                 body=_wire.encode_json(terminal.error_body()),
             )
         if terminal is not None and terminal.kind in ("connect_error", "timeout"):
-            return _Exchange(
+            return Exchange(
                 index=index, fault=fault, status=0, headers={}, latency=latency, pre=terminal
             )
 
@@ -468,46 +534,19 @@ class FakeResponsesAPI:
 
         if routed.events is not None and ok:
             events = routed.events
-            end: Literal["complete", "reset", "truncate"] = "complete"
-            end_after = 0
             stored = routed.stored
-            if terminal is not None and terminal.kind in ("reset", "truncate"):
-                end = "reset" if terminal.kind == "reset" else "truncate"
-                end_after = terminal.after_events or 0
-            elif terminal is not None and stored is not None and events:
-                # Cut relative to this connection; sequence numbers stay absolute (replays).
-                cut = min(terminal.after_events or 0, len(events) - 1)
-                seq = int(events[cut]["sequence_number"])
-                code, message = terminal.code or "", terminal.message or ""
-                if terminal.kind == "failed":
-                    failed = stored.failed_events(seq, code, message)
-                    events = [*events[:cut], failed[-1]]
-                    if stored.background:
-                        # The server declared the run failed: replay and retrieve agree.
-                        stored.events = failed
-                        stored.final = failed[-1]["response"]
-                elif terminal.kind == "error_event":
-                    error = {
-                        "type": "error",
-                        "code": code,
-                        "message": message,
-                        "param": None,
-                        "sequence_number": seq,
-                    }
-                    events = [*events[:cut], error]
-            by_point: dict[int, list[float]] = {}
-            for stall in stalls:
-                by_point.setdefault(stall.after_events or 0, []).append(stall.seconds or 0.0)
-            return _Exchange(
+            declared = terminal is not None and terminal.kind in ("error_event", "failed")
+            if declared and terminal is not None and stored is not None and events:
+                events = self._declared_failure(events, stored, terminal)
+            steps, end = sse_steps(events, fault)
+            return Exchange(
                 index=index,
                 fault=fault,
                 status=200,
                 headers=self._headers(index, sse=True, latency=latency),
                 latency=latency,
-                frames=[_wire.encode_sse(e) for e in events],
+                steps=steps,
                 end=end,
-                end_after=end_after,
-                stalls=by_point,
             )
 
         answer = routed.json
@@ -525,16 +564,43 @@ class FakeResponsesAPI:
                 body_cut = "reset"
             elif terminal.kind == "truncate":
                 body_cut = "truncate"
-        return _Exchange(
+        body = _wire.encode_json(answer)
+        if ok and terminal is not None and terminal.kind == "malformed":
+            body = malformed_json(body)
+        return Exchange(
             index=index,
             fault=fault,
             status=routed.status,
             headers=self._headers(index, sse=False, latency=latency),
             latency=latency,
             head_stalls=tuple(s.seconds or 0.0 for s in stalls),
-            body=_wire.encode_json(answer),
+            body=body,
             body_cut=body_cut,
         )
+
+    @staticmethod
+    def _declared_failure(events: list[JSON], stored: _Stored, terminal: Fault) -> list[JSON]:
+        """The events of a stream whose server declares a failure (``error`` event or
+        ``response.failed``) after ``terminal.after_events`` events of this connection."""
+        # Cut relative to this connection; sequence numbers stay absolute (replays).
+        cut = min(terminal.after_events or 0, len(events) - 1)
+        seq = int(events[cut]["sequence_number"])
+        code, message = terminal.code or "", terminal.message or ""
+        if terminal.kind == "failed":
+            failed = stored.failed_events(seq, code, message)
+            if stored.background:
+                # The server declared the run failed: replay and retrieve agree.
+                stored.events = failed
+                stored.final = failed[-1]["response"]
+            return [*events[:cut], failed[-1]]
+        error = {
+            "type": "error",
+            "code": code,
+            "message": message,
+            "param": None,
+            "sequence_number": seq,
+        }
+        return [*events[:cut], error]
 
     def _mark_no_response(self, index: int) -> None:
         """A stall before the headers timed out: the log says no response was sent."""
@@ -548,13 +614,6 @@ class FakeResponsesAPI:
     def _stream_closed(self) -> None:
         with self._lock:
             self._open_streams -= 1
-
-    def _stall_plan(self, read_timeout: float | None, seconds: float) -> tuple[float, bool]:
-        """(seconds to really wait, whether the client's read timeout fires)."""
-        fires = read_timeout is not None and read_timeout < seconds
-        if not self.realtime:
-            return 0.0, fires
-        return (read_timeout if fires and read_timeout is not None else seconds), fires
 
     # -- routing (called under the lock) --------------------------------------------------
 
@@ -582,17 +641,16 @@ class FakeResponsesAPI:
         query: dict[str, str],
         body: Any,
         raw_body: bytes,
+        scripted: Reply | None = None,
     ) -> _Routed:
-        parts = [p for p in path.split("/") if p]
-        if parts[:1] == ["v1"]:
-            parts = parts[1:]
+        parts = _path_parts(path)
         if parts == ["moderations"] and method == "POST":
             return self._moderations(index, body, raw_body)
         if not parts or parts[0] != "responses":
             return self._error(404, f"Invalid URL ({method} {path})")
         rest = parts[1:]
         if not rest and method == "POST":
-            return self._create(index, body, raw_body)
+            return self._create(index, body, raw_body, scripted)
         if rest == ["input_tokens"] and method == "POST":
             return self._input_tokens(body, raw_body)
         if rest == ["compact"] and method == "POST":
@@ -650,7 +708,7 @@ class FakeResponsesAPI:
             return words
         return self.output_words
 
-    def _create(self, index: int, body: Any, raw_body: bytes) -> _Routed:
+    def _create(self, index: int, body: Any, raw_body: bytes, scripted: Reply | None) -> _Routed:
         bad = self._bad_body(body, raw_body)
         if bad is not None:
             return bad
@@ -664,9 +722,10 @@ class FakeResponsesAPI:
             )
         if not isinstance(model, str):
             return self._error(400, "Invalid type for 'model'.", code="invalid_type", param="model")
-        words = self._words(body)
-        if isinstance(words, _Routed):
-            return words
+        tools_problem = _wire.tools_problem(body.get("tools"))
+        if tools_problem is not None:
+            message, param = tools_problem
+            return self._error(400, message, code="invalid_type", param=param)
         stream = body.get("stream") is True
         background = body.get("background") is True
         if background and body.get("store") is False:
@@ -676,16 +735,15 @@ class FakeResponsesAPI:
                 code="invalid_request_error",
                 param="background",
             )
-        if self._text is not None:
-            text = self._text(body)
-        else:
-            text = _wire.make_text(body.get("input"), model, words)
+        reply = scripted if scripted is not None else self._reply(index, body, model)
+        if isinstance(reply, _Routed):
+            return reply
         stored = _make_stored(
             index=index,
             body=body,
             model=model,
             background=background,
-            text=text,
+            reply=reply,
             chunk=self.chunk_words,
         )
         keep = background or body.get("store", True) is not False
@@ -716,6 +774,28 @@ class FakeResponsesAPI:
             commit=commit,
             returns_response=not background,
         )
+
+    def _reply(self, index: int, body: JSON, model: str) -> Reply | _Routed:
+        """The scripted turn for *body*, or the default one-message answer."""
+        if self._turns is not None:
+            key = _turn_key(body)
+            turn = self._turn_of.get(key)
+            if turn is None:
+                turn = len(set(self._turn_of.values()))
+                if turn >= len(self._turns):
+                    return self._error(
+                        400,
+                        f"FakeResponsesAPI: no scripted turn left for request {index} "
+                        f"(all {len(self._turns)} turns were used by other requests).",
+                    )
+                self._turn_of[key] = turn
+            return self._turns[turn]
+        words = self._words(body)
+        if isinstance(words, _Routed):
+            return words
+        if self._text is not None:
+            return Reply.text(self._text(body))
+        return Reply.text(_wire.make_text(body.get("input"), model, words))
 
     def _retrieve(self, stored: _Stored, query: dict[str, str]) -> _Routed:
         if query.get("stream", "").lower() not in ("true", "1"):
@@ -884,276 +964,45 @@ def _item_page(items: list[JSON]) -> JSON:
 
 
 def _make_stored(
-    *, index: int, body: JSON, model: str, background: bool, text: str, chunk: int
+    *, index: int, body: JSON, model: str, background: bool, reply: Reply, chunk: int
 ) -> _Stored:
     response_id = _wire.make_id("resp", index)
-    message_id = _wire.make_id("msg", index)
-    usage = _wire.usage(_wire.count_words(body.get("input")), len(text.split()))
+    include = body.get("include")
+    rendered = render(
+        reply,
+        index=index,
+        chunk_words=chunk,
+        encrypted_reasoning=isinstance(include, list) and "reasoning.encrypted_content" in include,
+    )
+    usage = _wire.usage(
+        _wire.count_words(body.get("input")), rendered.output_tokens, rendered.reasoning_tokens
+    )
     stored = _Stored(
         response_id=response_id,
         body=body,
         model=model,
         created=_wire.created_at(index),
         background=background,
-        text=text,
+        output=rendered.output,
         usage=usage,
-        message_id=message_id,
         final={},
         events=[],
         input_items=_input_items(body, response_id),
     )
     stored.final = stored.response("completed", full=True)
-    stored.events = _events(stored, chunk)
-    return stored
-
-
-def _events(stored: _Stored, chunk_words: int) -> list[JSON]:
-    """The full SSE event sequence of a completed text response, in the real order."""
-    item_id = stored.message_id
-    text = stored.text
-    events: list[JSON] = [
+    lifecycle: list[JSON] = [
         {
             "type": "response.created",
-            "response": stored.response("queued" if stored.background else "in_progress"),
+            "response": stored.response("queued" if background else "in_progress"),
         }
     ]
-    if stored.background:
-        events.append({"type": "response.queued", "response": stored.response("queued")})
-    events.append({"type": "response.in_progress", "response": stored.response("in_progress")})
-    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-    events.append(
-        {
-            "type": "response.output_item.added",
-            "output_index": 0,
-            "item": _wire.message_item(item_id, None, status="in_progress"),
-        }
-    )
-    events.append(
-        {"type": "response.content_part.added", **where, "part": _wire.output_text_part("")}
-    )
-    events.extend(
-        {"type": "response.output_text.delta", **where, "delta": delta, "logprobs": []}
-        for delta in _wire.split_chunks(text, chunk_words)
-    )
-    events.append({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
-    events.append(
-        {"type": "response.content_part.done", **where, "part": _wire.output_text_part(text)}
-    )
-    events.append(
-        {
-            "type": "response.output_item.done",
-            "output_index": 0,
-            "item": _wire.message_item(item_id, text, status="completed"),
-        }
-    )
-    events.append({"type": "response.completed", "response": stored.final})
-    return [{**event, "sequence_number": n} for n, event in enumerate(events)]
-
-
-# -- in-process transports ----------------------------------------------------------------
-
-
-def _read_timeout(request: httpx2.Request) -> float | None:
-    # Read at the moment it matters: callers may lower it in place after the first event.
-    timeouts = request.extensions.get("timeout")
-    if isinstance(timeouts, dict):
-        value = timeouts.get("read")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def _request_parts(request: httpx2.Request) -> tuple[str, str, dict[str, str], dict[str, str]]:
-    query = dict(request.url.params.multi_items())
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    return request.method, request.url.path, query, headers
-
-
-def _response(exchange: _Exchange, request: httpx2.Request, stream: Any) -> httpx2.Response:
-    return httpx2.Response(
-        exchange.status, headers=exchange.headers, stream=stream, request=request
-    )
-
-
-def _cut_point(exchange: _Exchange) -> int | None:
-    """Where the body ends early (events delivered first), or ``None``."""
-    if exchange.end == "complete":
-        return None
-    # A reset planned past the last event still fires, after the terminal event.
-    return min(exchange.end_after, len(exchange.frames or []))
-
-
-class _SyncSSEBody(httpx2.SyncByteStream):
-    """An SSE body that plays stalls and cuts, and reports its closure to the fake."""
-
-    def __init__(
-        self, fake: FakeResponsesAPI, exchange: _Exchange, request: httpx2.Request
-    ) -> None:
-        self._fake = fake
-        self._exchange = exchange
-        self._request = request
-        self._closed = False
-        fake._stream_opened()
-
-    def __iter__(self) -> Iterator[bytes]:
-        frames = self._exchange.frames or []
-        for n, frame in enumerate(frames):
-            if self._point(n):
-                return
-            yield frame
-        self._point(len(frames))
-
-    def _point(self, n: int) -> bool:
-        """Play what happens after *n* events; True means the body ends here."""
-        ex = self._exchange
-        for seconds in ex.stalls.get(n, ()):
-            wait, fires = self._fake._stall_plan(_read_timeout(self._request), seconds)
-            if wait > 0:
-                time.sleep(wait)
-            if fires:
-                raise httpx2.ReadTimeout(
-                    "fake stall outlasted the read timeout", request=self._request
-                )
-        if n != _cut_point(ex):
-            return False
-        if ex.end == "reset":
-            raise httpx2.ReadError("fake connection reset mid-stream", request=self._request)
-        return True
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._fake._stream_closed()
-
-
-class _AsyncSSEBody(httpx2.AsyncByteStream):
-    """The async twin of :class:`_SyncSSEBody`."""
-
-    def __init__(
-        self, fake: FakeResponsesAPI, exchange: _Exchange, request: httpx2.Request
-    ) -> None:
-        self._fake = fake
-        self._exchange = exchange
-        self._request = request
-        self._closed = False
-        fake._stream_opened()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        frames = self._exchange.frames or []
-        for n, frame in enumerate(frames):
-            if await self._point(n):
-                return
-            yield frame
-        await self._point(len(frames))
-
-    async def _point(self, n: int) -> bool:
-        ex = self._exchange
-        for seconds in ex.stalls.get(n, ()):
-            wait, fires = self._fake._stall_plan(_read_timeout(self._request), seconds)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if fires:
-                raise httpx2.ReadTimeout(
-                    "fake stall outlasted the read timeout", request=self._request
-                )
-        if n != _cut_point(ex):
-            return False
-        if ex.end == "reset":
-            raise httpx2.ReadError("fake connection reset mid-stream", request=self._request)
-        return True
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._fake._stream_closed()
-
-
-class _CutBody(httpx2.SyncByteStream, httpx2.AsyncByteStream):
-    """A plain JSON body cut in half: reset raises, truncate ends cleanly."""
-
-    def __init__(self, data: bytes, mode: Literal["reset", "truncate"], request: httpx2.Request):
-        self._data = data[: len(data) // 2]
-        self._mode = mode
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self._data
-        if self._mode == "reset":
-            raise httpx2.ReadError("fake connection reset mid-body", request=self._request)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._data
-        if self._mode == "reset":
-            raise httpx2.ReadError("fake connection reset mid-body", request=self._request)
-
-
-def _pre_response_error(fault: Fault, request: httpx2.Request) -> httpx2.TransportError:
-    if fault.kind == "connect_error":
-        return httpx2.ConnectError("fake connect error", request=request)
-    return httpx2.ReadTimeout("fake timeout: no response in time", request=request)
-
-
-class _SyncTransport(httpx2.BaseTransport):
-    """Plays exchanges for sync httpx2 clients."""
-
-    def __init__(self, fake: FakeResponsesAPI) -> None:
-        self._fake = fake
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        fake = self._fake
-        raw = request.read()
-        ex = fake._begin(*_request_parts(request), raw)
-        if ex.latency > 0:
-            time.sleep(ex.latency)
-        if ex.pre is not None:
-            if ex.pre.kind == "timeout" and fake.realtime:
-                time.sleep(_timeout_wait(ex.pre, request))
-            raise _pre_response_error(ex.pre, request)
-        for seconds in ex.head_stalls:
-            wait, fires = fake._stall_plan(_read_timeout(request), seconds)
-            if wait > 0:
-                time.sleep(wait)
-            if fires:
-                fake._mark_no_response(ex.index)
-                raise httpx2.ReadTimeout("fake stall outlasted the read timeout", request=request)
-        if ex.frames is not None:
-            return _response(ex, request, _SyncSSEBody(fake, ex, request))
-        if ex.body_cut is not None:
-            return _response(ex, request, _CutBody(ex.body, ex.body_cut, request))
-        return httpx2.Response(ex.status, headers=ex.headers, content=ex.body, request=request)
-
-
-class _AsyncTransport(httpx2.AsyncBaseTransport):
-    """Plays exchanges for async httpx2 clients (sleeps never block the loop)."""
-
-    def __init__(self, fake: FakeResponsesAPI) -> None:
-        self._fake = fake
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        fake = self._fake
-        raw = await request.aread()
-        ex = fake._begin(*_request_parts(request), raw)
-        if ex.latency > 0:
-            await asyncio.sleep(ex.latency)
-        if ex.pre is not None:
-            if ex.pre.kind == "timeout" and fake.realtime:
-                await asyncio.sleep(_timeout_wait(ex.pre, request))
-            raise _pre_response_error(ex.pre, request)
-        for seconds in ex.head_stalls:
-            wait, fires = fake._stall_plan(_read_timeout(request), seconds)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if fires:
-                fake._mark_no_response(ex.index)
-                raise httpx2.ReadTimeout("fake stall outlasted the read timeout", request=request)
-        if ex.frames is not None:
-            return _response(ex, request, _AsyncSSEBody(fake, ex, request))
-        if ex.body_cut is not None:
-            return _response(ex, request, _CutBody(ex.body, ex.body_cut, request))
-        return httpx2.Response(ex.status, headers=ex.headers, content=ex.body, request=request)
-
-
-def _timeout_wait(fault: Fault, request: httpx2.Request) -> float:
-    seconds = fault.seconds or 0.0
-    read = _read_timeout(request)
-    return seconds if read is None else min(seconds, read)
+    if background:
+        lifecycle.append({"type": "response.queued", "response": stored.response("queued")})
+    lifecycle.append({"type": "response.in_progress", "response": stored.response("in_progress")})
+    events = [
+        *lifecycle,
+        *rendered.events,
+        {"type": "response.completed", "response": stored.final},
+    ]
+    stored.events = [{**event, "sequence_number": n} for n, event in enumerate(events)]
+    return stored

@@ -26,17 +26,50 @@ FaultKind = Literal[
     "stall",
     "error_event",
     "failed",
+    "keepalive",
+    "reorder",
+    "renumber",
+    "duplicate",
+    "gap",
+    "malformed",
     "composite",
 ]
 
 # Kinds that decide how the request ends; a composite may hold at most one of them.
 _TERMINAL_KINDS = frozenset(
-    {"status", "connect_error", "timeout", "reset", "truncate", "error_event", "failed"}
+    {
+        "status",
+        "connect_error",
+        "timeout",
+        "reset",
+        "truncate",
+        "error_event",
+        "failed",
+        "malformed",
+    }
 )
+# Kinds that disturb the order or numbering of SSE events; a composite holds at most one.
+_SEQUENCE_KINDS = frozenset({"reorder", "renumber", "duplicate", "gap"})
 # Kinds that act before any response byte is sent.
 _PRE_RESPONSE_KINDS = frozenset({"status", "connect_error", "timeout"})
 # Kinds that act after some SSE events.
-_STREAM_KINDS = frozenset({"reset", "truncate", "stall", "error_event", "failed"})
+_STREAM_KINDS = frozenset(
+    {
+        "reset",
+        "truncate",
+        "stall",
+        "error_event",
+        "failed",
+        "keepalive",
+        "reorder",
+        "renumber",
+        "duplicate",
+        "gap",
+        "malformed",
+    }
+)
+# Keepalive comments one fault may send (a bound, so a typo cannot build a huge body).
+_MAX_KEEPALIVES = 100_000
 
 # status -> (default code, error type, default message). Types follow what the real API sends:
 # rate limits are typed by the limited resource ("requests"), billing by "insufficient_quota".
@@ -92,11 +125,11 @@ def _seconds(name: str, value: object, *, allow_zero: bool = True) -> float:
     return seconds
 
 
-def _after_events(value: object) -> int:
+def _after_events(value: object, *, low: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"after_events must be an int >= 0, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"after_events must be an int >= 0, got {value!r}")
+        raise TypeError(f"after_events must be an int >= {low}, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"after_events must be an int >= {low}, got {value!r}")
     return value
 
 
@@ -129,7 +162,9 @@ class Fault:
 
     Attributes:
         kind: ``"status"``, ``"connect_error"``, ``"timeout"``, ``"latency"``, ``"reset"``,
-            ``"truncate"``, ``"stall"``, ``"error_event"``, ``"failed"`` or ``"composite"``.
+            ``"truncate"``, ``"stall"``, ``"error_event"``, ``"failed"``, ``"keepalive"``,
+            ``"reorder"``, ``"renumber"``, ``"duplicate"``, ``"gap"``, ``"malformed"`` or
+            ``"composite"``.
     """
 
     kind: FaultKind
@@ -144,6 +179,7 @@ class Fault:
     seconds: float | None = None
     after_events: int | None = None
     parts: tuple[Fault, ...] = ()
+    every: float | None = None
 
     # -- constructors -------------------------------------------------------------------
 
@@ -359,12 +395,113 @@ class Fault:
         )
 
     @classmethod
+    def keepalive(
+        cls, *, after_events: int = 0, seconds: float = 30.0, every: float = 0.5
+    ) -> Fault:
+        """After *after_events* events, only SSE comments (``: keepalive``) for *seconds*,
+        one every *every* seconds; then the stream goes on normally.
+
+        The SDK skips comment lines, so the consumer sees no event for *seconds* while the
+        socket keeps receiving bytes: a read timeout never fires. A client that wants to
+        detect a stalled stream must measure the time *between events*, not between bytes.
+        In-process with virtual time (the default) the comments are sent at once; the read
+        timeout fires only if *every* exceeds it. Over HTTP (or ``realtime=True``) the
+        comments really are *every* seconds apart.
+
+        Example::
+
+            Fault.keepalive(after_events=6, seconds=20, every=0.5)
+        """
+        seconds = _seconds("seconds", seconds)
+        every = _seconds("every", every, allow_zero=False)
+        if seconds / every > _MAX_KEEPALIVES:
+            raise ValueError(
+                f"seconds / every must be at most {_MAX_KEEPALIVES} keepalive comments, "
+                f"got seconds={seconds!r}, every={every!r}"
+            )
+        return cls(
+            kind="keepalive",
+            after_events=_after_events(after_events),
+            seconds=seconds,
+            every=every,
+        )
+
+    @classmethod
+    def reorder(cls, *, after_events: int = 0) -> Fault:
+        """Events *after_events* and *after_events* + 1 are sent in swapped order.
+
+        The consumer sees sequence numbers ``..., 4, 6, 5, 7, ...``. The raw SDK yields them
+        as they come. Past the second-to-last event it does nothing.
+
+        Example::
+
+            Fault.reorder(after_events=5)
+        """
+        return cls(kind="reorder", after_events=_after_events(after_events))
+
+    @classmethod
+    def renumber(cls, *, after_events: int = 0) -> Fault:
+        """From event *after_events* on, sequence numbers restart at 0 (the content goes on).
+
+        Like a server that lost its counter after a failover. The raw SDK yields the events
+        as they come. Past the last event it does nothing.
+
+        Example::
+
+            Fault.renumber(after_events=8)
+        """
+        return cls(kind="renumber", after_events=_after_events(after_events))
+
+    @classmethod
+    def duplicate(cls, *, after_events: int = 1) -> Fault:
+        """After *after_events* events, event *after_events* - 1 is sent again, byte for byte
+        (same sequence number, same payload); then the stream goes on.
+
+        Like a proxy that replays a chunk after a hiccup. *after_events* must be >= 1. The raw
+        SDK yields the event twice. Past the last event it does nothing.
+
+        Example::
+
+            Fault.duplicate(after_events=5)  # ..., 3, 4, 4, 5, ...
+        """
+        return cls(kind="duplicate", after_events=_after_events(after_events, low=1))
+
+    @classmethod
+    def gap(cls, *, after_events: int = 0) -> Fault:
+        """Event *after_events* is never sent; the stream goes on with the next one.
+
+        The consumer sees sequence numbers ``..., 4, 6, ...``; the raw SDK does not notice.
+        Past the last event it does nothing.
+
+        Example::
+
+            Fault.gap(after_events=5)
+        """
+        return cls(kind="gap", after_events=_after_events(after_events))
+
+    @classmethod
+    def malformed(cls, *, after_events: int = 0) -> Fault:
+        """After *after_events* events, a ``data:`` line whose JSON is cut in half, then the
+        body ends.
+
+        The raw SDK raises ``json.JSONDecodeError`` (not an ``openai.OpenAIError``) from the
+        stream iterator. On a plain (non-streaming) request the whole JSON body is cut in
+        half and ends cleanly: ``json.JSONDecodeError`` from ``create()``.
+
+        Example::
+
+            Fault.malformed(after_events=4)
+        """
+        return cls(kind="malformed", after_events=_after_events(after_events))
+
+    @classmethod
     def compose(cls, *faults: Fault) -> Fault:
         """Combine faults applied to one request (same as ``a + b + ...``).
 
         At most one terminal fault (status, connect_error, timeout, reset, truncate,
-        error_event, failed); any number of latencies and stalls. A single fault is returned
-        unchanged.
+        error_event, failed, malformed), at most one sequence fault (reorder, renumber,
+        duplicate, gap); any number of latencies, stalls and keepalives. A single fault is
+        returned unchanged.
 
         Example::
 
@@ -382,8 +519,14 @@ class Fault:
         if len(terminals) > 1:
             raise ValueError(
                 "a composite fault may hold at most one terminal fault "
-                "(status, connect_error, timeout, reset, truncate, error_event, failed), "
-                f"got {', '.join(repr(f) for f in terminals)}"
+                "(status, connect_error, timeout, reset, truncate, error_event, failed, "
+                f"malformed), got {', '.join(repr(f) for f in terminals)}"
+            )
+        sequences = [f for f in flat if f.kind in _SEQUENCE_KINDS]
+        if len(sequences) > 1:
+            raise ValueError(
+                "a composite fault may hold at most one sequence fault "
+                f"(reorder, renumber, duplicate, gap), got {', '.join(repr(f) for f in sequences)}"
             )
         if len(flat) == 1:
             return flat[0]
@@ -418,6 +561,19 @@ class Fault:
     def stalls(self) -> tuple[Fault, ...]:
         """The stall components, in the order given."""
         return tuple(p for p in self.components if p.kind == "stall")
+
+    @property
+    def keepalives(self) -> tuple[Fault, ...]:
+        """The keepalive components, in the order given."""
+        return tuple(p for p in self.components if p.kind == "keepalive")
+
+    @property
+    def sequence_fault(self) -> Fault | None:
+        """The one reorder / renumber / duplicate / gap component, or ``None``."""
+        for part in self.components:
+            if part.kind in _SEQUENCE_KINDS:
+                return part
+        return None
 
     @property
     def is_pre_response(self) -> bool:
@@ -474,10 +630,15 @@ class Fault:
         if self.kind in ("timeout", "latency"):
             label = "seconds=" if self.kind == "timeout" else ""
             return f"Fault.{self.kind}({label}{self.seconds!r})"
-        if self.kind in ("reset", "truncate"):
+        if self.kind in ("reset", "truncate", "malformed") or self.kind in _SEQUENCE_KINDS:
             return f"Fault.{self.kind}(after_events={self.after_events})"
         if self.kind == "stall":
             return f"Fault.stall(after_events={self.after_events}, seconds={self.seconds!r})"
+        if self.kind == "keepalive":
+            return (
+                f"Fault.keepalive(after_events={self.after_events}, seconds={self.seconds!r}, "
+                f"every={self.every!r})"
+            )
         # error_event / failed
         return f"Fault.{self.kind}(after_events={self.after_events}, code={self.code!r})"
 

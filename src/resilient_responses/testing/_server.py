@@ -21,7 +21,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from resilient_responses.testing._chaos import Chaos
-from resilient_responses.testing._fake import FakeResponsesAPI, _cut_point, _Exchange
+from resilient_responses.testing._exchange import Exchange, Silence, Source
+from resilient_responses.testing._fake import FakeResponsesAPI
 
 if TYPE_CHECKING:
     import uvicorn
@@ -93,7 +94,7 @@ def _aborter(transport: object) -> Abort:
     return abort
 
 
-def build_app(fake: FakeResponsesAPI, stopping: threading.Event | None = None) -> ASGIApp:
+def build_app(fake: Source, stopping: threading.Event | None = None) -> ASGIApp:
     """The ASGI app serving *fake* (a Starlette app wrapped by the transport capture)."""
     _require()
     from starlette.applications import Starlette
@@ -130,7 +131,7 @@ def build_app(fake: FakeResponsesAPI, stopping: threading.Event | None = None) -
             return _NoResponse()
         for seconds in ex.head_stalls:
             await _sleep(seconds, stop)
-        if ex.frames is not None:
+        if ex.steps is not None:
             return StreamingResponse(_sse(fake, ex, abort, stop), headers=ex.headers)
         if ex.body_cut is not None:
             return StreamingResponse(_cut(ex, abort), status_code=ex.status, headers=ex.headers)
@@ -142,27 +143,23 @@ def build_app(fake: FakeResponsesAPI, stopping: threading.Event | None = None) -
 
 
 async def _sse(
-    fake: FakeResponsesAPI, ex: _Exchange, abort: Abort, stopping: threading.Event
+    fake: Source, ex: Exchange, abort: Abort, stopping: threading.Event
 ) -> AsyncIterator[bytes]:
-    frames = ex.frames or []
-    cut = _cut_point(ex)
     fake._stream_opened()
     try:
-        for n in range(len(frames) + 1):
-            for seconds in ex.stalls.get(n, ()):
-                # Over HTTP a stall is real silence; the client's own read timeout decides.
-                await _sleep(seconds, stopping)
-            if n == cut:
-                if ex.end == "reset":
-                    await abort()
-                return
-            if n < len(frames):
-                yield frames[n]
+        for step in ex.steps or ():
+            if isinstance(step, Silence):
+                # Over HTTP a silence is real; the client's own read timeout decides.
+                await _sleep(step.seconds, stopping)
+            else:
+                yield step
+        if ex.end == "reset":
+            await abort()
     finally:
         fake._stream_closed()
 
 
-async def _cut(ex: _Exchange, abort: Abort) -> AsyncIterator[bytes]:
+async def _cut(ex: Exchange, abort: Abort) -> AsyncIterator[bytes]:
     yield ex.body[: len(ex.body) // 2]
     if ex.body_cut == "reset":
         await abort()

@@ -41,7 +41,7 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big")
 
 
-def make_id(prefix: str, counter: int) -> str:
+def make_id(prefix: str, counter: int | str) -> str:
     """``resp_<48 hex>``-shaped ids like the real API, deterministic per counter."""
     return f"{prefix}_{hashlib.sha256(f'{prefix}:{counter}'.encode()).hexdigest()[:48]}"
 
@@ -77,12 +77,12 @@ def count_words(value: object) -> int:
     return 0
 
 
-def usage(input_tokens: int, output_tokens: int) -> JSON:
+def usage(input_tokens: int, output_tokens: int, reasoning_tokens: int = 0) -> JSON:
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": input_tokens + output_tokens,
     }
 
@@ -101,6 +101,10 @@ def message_item(item_id: str, text: str | None, *, status: str) -> JSON:
     }
 
 
+def _object(value: object) -> JSON:
+    return value if isinstance(value, dict) else {}
+
+
 def response_object(
     *,
     response_id: str,
@@ -113,8 +117,10 @@ def response_object(
     usage_value: JSON | None,
     error: JSON | None = None,
 ) -> JSON:
-    """A full ``Response`` object as the API returns it."""
+    """A full ``Response`` object as the API returns it (request settings echoed back)."""
     metadata = body.get("metadata")
+    text = _object(body.get("text"))
+    reasoning = _object(body.get("reasoning"))
     return {
         "id": response_id,
         "object": "response",
@@ -129,21 +135,57 @@ def response_object(
         "max_tool_calls": None,
         "model": model,
         "output": output,
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "service_tier": "default",
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
-        "text": {"format": {"type": "text"}, "verbosity": "medium"},
-        "tool_choice": "auto",
-        "tools": [],
+        "text": {
+            "format": text.get("format") or {"type": "text"},
+            "verbosity": text.get("verbosity") or "medium",
+        },
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": echo_tools(body.get("tools")),
         "top_p": body.get("top_p", 1.0),
         "truncation": "disabled",
         "usage": usage_value,
         "user": None,
         "metadata": metadata if isinstance(metadata, dict) else {},
     }
+
+
+def echo_tools(tools: object) -> list[JSON]:
+    """The request's ``tools`` as the API echoes them: function tools get the defaults the
+    API fills in (``description`` null, ``strict`` true); other tools come back as sent."""
+    if not isinstance(tools, list):
+        return []
+    echoed: list[JSON] = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "function":
+            echoed.append({"description": None, "strict": True, **tool})
+        else:
+            echoed.append(dict(tool))
+    return echoed
+
+
+def tools_problem(tools: object) -> tuple[str, str] | None:
+    """(message, param) when ``tools`` is not what the API accepts, else ``None``."""
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return "Invalid type for 'tools': expected an array.", "tools"
+    for n, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            return (
+                f"Invalid type for 'tools[{n}]': expected an object with a 'type'.",
+                f"tools[{n}]",
+            )
+        if tool["type"] == "function" and not (isinstance(tool.get("name"), str) and tool["name"]):
+            return f"Missing required parameter: 'tools[{n}].name'.", f"tools[{n}].name"
+    return None
 
 
 def error_body(

@@ -41,12 +41,14 @@ from resilient_responses.testing._faults import Fault
 
 __all__ = [
     "ALL_KINDS",
+    "PROTOCOL_KINDS",
     "RETRYABLE_STATUSES",
     "STREAM_KINDS",
     "TRANSPORT_KINDS",
     "FaultKindName",
     "fault_plans",
     "faults",
+    "protocol_faults",
     "retry_after_values",
     "status_faults",
     "stream_cut_points",
@@ -64,10 +66,24 @@ FaultKindName = Literal[
     "error_event",
     "failed",
     "latency",
+    "keepalive",
+    "reorder",
+    "renumber",
+    "duplicate",
+    "gap",
+    "malformed",
 ]
 
 #: Every kind :func:`faults` draws by default, simplest first (shrinking prefers earlier ones).
-ALL_KINDS: tuple[FaultKindName, ...] = get_args(FaultKindName)
+ALL_KINDS: tuple[FaultKindName, ...] = get_args(FaultKindName)[:9]
+
+#: Faults of the SSE protocol itself: comment-only keepalives, events out of order,
+#: renumbered, repeated or missing, malformed JSON. Opt-in (name them in ``kinds`` or use
+#: :func:`protocol_faults`): a client that does not check sequence numbers fails them
+#: silently, so drawing them by default would change what existing properties test.
+PROTOCOL_KINDS: tuple[FaultKindName, ...] = get_args(FaultKindName)[9:]
+
+_KNOWN_KINDS: tuple[FaultKindName, ...] = (*ALL_KINDS, *PROTOCOL_KINDS)
 
 #: Faults of the network: the request never gets an answer, or its body is cut or stalls.
 TRANSPORT_KINDS: tuple[FaultKindName, ...] = (
@@ -93,6 +109,10 @@ _STREAM_ERROR_CODES = ("server_error", "rate_limit_exceeded", "invalid_prompt")
 # Stall lengths: shorter than any client timeout, a typical proxy idle kill, and longer
 # than the SDK's default 600 s read timeout (so the client sees a read timeout).
 _STALL_SECONDS = (1.0, 30.0, 900.0)
+
+# Keepalive intervals: what proxies and servers commonly send, and one slower than most
+# clients' read timeouts.
+_KEEPALIVE_EVERY = (0.5, 15.0)
 
 _LATENCIES = (0.0, 0.001, 0.002, 0.005)
 
@@ -133,9 +153,13 @@ def _check_max_events(max_events: object) -> int:
     return max_events
 
 
-def _check_kinds(kinds: Iterable[str] | None, allowed: tuple[FaultKindName, ...]) -> list[str]:
+def _check_kinds(
+    kinds: Iterable[str] | None,
+    default: tuple[FaultKindName, ...],
+    allowed: tuple[FaultKindName, ...] = _KNOWN_KINDS,
+) -> list[str]:
     if kinds is None:
-        return list(allowed)
+        return list(default)
     if isinstance(kinds, str):
         raise InvalidArgument(f"kinds must be an iterable of kind names, got the str {kinds!r}")
     chosen = list(dict.fromkeys(kinds))
@@ -217,7 +241,25 @@ def status_faults(
 def _stream_fault(draw: st.DrawFn, kind: str, max_events: int) -> Fault:
     # A composite, not st.builds(lambda ...): Hypothesis would print the lambda call in a
     # falsifying example instead of the fault's own repr.
+    if kind == "duplicate":
+        # It resends event after_events - 1, so it needs one event before it.
+        return Fault.duplicate(after_events=draw(st.integers(1, max(max_events - 1, 1))))
+    if kind == "reorder":
+        # It swaps events after_events and after_events + 1.
+        return Fault.reorder(after_events=draw(st.integers(0, max(max_events - 2, 0))))
     cut = draw(stream_cut_points(max_events))
+    if kind == "keepalive":
+        return Fault.keepalive(
+            after_events=cut,
+            seconds=draw(st.sampled_from(_STALL_SECONDS)),
+            every=draw(st.sampled_from(_KEEPALIVE_EVERY)),
+        )
+    if kind == "renumber":
+        return Fault.renumber(after_events=cut)
+    if kind == "gap":
+        return Fault.gap(after_events=cut)
+    if kind == "malformed":
+        return Fault.malformed(after_events=cut)
     if kind == "reset":
         return Fault.reset(after_events=cut)
     if kind == "truncate":
@@ -263,10 +305,14 @@ def faults(
       600 s read timeout), ``"error_event"``, ``"failed"`` (codes ``server_error``,
       ``rate_limit_exceeded``, ``invalid_prompt``), cut after ``0 .. max_events - 1``
       events;
-    - ``"latency"``: at most *max_latency* seconds (latencies are real time).
+    - ``"latency"``: at most *max_latency* seconds (latencies are real time);
+    - only when named in *kinds* (:data:`PROTOCOL_KINDS`): ``"keepalive"`` (comments every
+      0.5 s or 15 s for 1 s, 30 s or 900 s), ``"reorder"``, ``"renumber"``,
+      ``"duplicate"`` (``1 .. max_events - 1``), ``"gap"``, ``"malformed"``.
 
-    *kinds* restricts the draw (see :data:`ALL_KINDS`, :data:`TRANSPORT_KINDS`,
-    :data:`STREAM_KINDS`). Shrinks towards the first kind, with the simplest parameters.
+    *kinds* restricts the draw (default :data:`ALL_KINDS`; see also :data:`TRANSPORT_KINDS`,
+    :data:`STREAM_KINDS`, :data:`PROTOCOL_KINDS`). Shrinks towards the first kind, with the
+    simplest parameters.
 
     Example::
 
@@ -275,6 +321,8 @@ def faults(
     """
     chosen = _check_kinds(kinds, ALL_KINDS)
     events = _check_max_events(max_events)
+    if "duplicate" in chosen and events < 2:
+        raise InvalidArgument("a duplicate fault needs max_events >= 2 (it resends an event)")
     if isinstance(max_latency, bool) or not isinstance(max_latency, (int, float)):
         raise InvalidArgument(f"max_latency must be a number of seconds, got {max_latency!r}")
     return st.one_of([_kind_strategy(kind, events, float(max_latency)) for kind in chosen])
@@ -306,6 +354,22 @@ def stream_faults(*, max_events: int = _DEFAULT_MAX_EVENTS) -> st.SearchStrategy
         def test_stream(fault): ...
     """
     return faults(STREAM_KINDS, max_events=max_events)
+
+
+def protocol_faults(*, max_events: int = _DEFAULT_MAX_EVENTS) -> st.SearchStrategy[Fault]:
+    """SSE protocol faults: keepalive-only silence, reordered, renumbered, duplicated or
+    missing events, malformed JSON (:data:`PROTOCOL_KINDS`).
+
+    A stream client that promises exactly-once delivery must notice every one of them: the
+    raw SDK yields reordered, renumbered, duplicated and gapped events as they come, ignores
+    keepalive comments, and raises ``json.JSONDecodeError`` on malformed data.
+
+    Example::
+
+        @given(fault=strategies.protocol_faults(max_events=21))
+        def test_never_a_silent_skip(fault): ...
+    """
+    return faults(PROTOCOL_KINDS, max_events=max_events)
 
 
 def fault_plans(
