@@ -25,6 +25,7 @@ from ._call import CallState
 from ._classify import classify
 from ._core import Resilience
 from ._loop import run_async, run_sync
+from ._raw import araw_call, astream_response, raw_call, raw_mode, stream_response, strip_raw_mode
 from ._request import attempt_headers, breaker_key, truncated_body
 from ._stream_helper import astream_manager, stream_manager
 from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
@@ -70,9 +71,16 @@ def route_sync(
     kwargs: dict[str, Any],
     model: object = None,
 ) -> T:
-    """Run one SDK method through *resilience*, with per-attempt headers."""
+    """Run one SDK method through *resilience*, with per-attempt headers.
+
+    Through ``with_raw_response`` / ``with_streaming_response`` (the SDK's raw-response
+    marker in the headers), each attempt covers parsing the body too (see ``_raw``).
+    """
     extra = kwargs.pop("extra_headers", None)
     state = _new_call(resilience, client, method, model)
+    if raw_mode(extra) is not None:
+        result: T = raw_call(state, client, method, args, kwargs, extra)
+        return result
 
     def attempt(st: CallState) -> T:
         try:
@@ -94,6 +102,9 @@ async def route_async(
     """The async twin of :func:`route_sync`."""
     extra = kwargs.pop("extra_headers", None)
     state = _new_call(resilience, client, method, model)
+    if raw_mode(extra) is not None:
+        result: T = await araw_call(state, client, method, args, kwargs, extra)
+        return result
 
     async def attempt(st: CallState) -> T:
         try:
@@ -190,9 +201,11 @@ class ResilientResponses(Responses):
         def create(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return create_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = create_stream(
                     resilience._engine, self._client, super().create, super().retrieve, kwargs
                 )
+                return stream if mode is None else stream_response(stream, mode, self._client)
             return route_sync(
                 resilience, self._client, super().create, args, kwargs, kwargs.get("model")
             )
@@ -200,9 +213,11 @@ class ResilientResponses(Responses):
         def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return retrieve_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = retrieve_stream(
                     resilience._engine, self._client, super().retrieve, args, kwargs
                 )
+                return stream if mode is None else stream_response(stream, mode, self._client)
             return route_sync(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -356,9 +371,11 @@ class AsyncResilientResponses(AsyncResponses):
         async def create(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return await acreate_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = await acreate_stream(
                     resilience._engine, self._client, super().create, super().retrieve, kwargs
                 )
+                return stream if mode is None else astream_response(stream, mode, self._client)
             return await route_async(
                 resilience, self._client, super().create, args, kwargs, kwargs.get("model")
             )
@@ -366,9 +383,11 @@ class AsyncResilientResponses(AsyncResponses):
         async def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return await aretrieve_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = await aretrieve_stream(
                     resilience._engine, self._client, super().retrieve, args, kwargs
                 )
+                return stream if mode is None else astream_response(stream, mode, self._client)
             return await route_async(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:

@@ -7,8 +7,9 @@ manager, ``await api_response.parse()`` for the event stream and reading
 ``api_response.request_id``. It does not wrap SDK errors: a dropped stream reaches the
 caller of ``Runner`` as ``openai.APIConnectionError``, its own connection error type.
 
-The tool-calling tests need function-call replies in the fake (``Reply``, issue 11): they
-import it inside the test, so only they fail while the fake lacks it.
+The tool-calling tests script the fake with ``Reply`` and ``FakeResponsesAPI(responder=)``:
+the responder answers from the request body, so a retried, restarted or resumed request
+gets the same turn as its first attempt.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from agents import Agent, OpenAIResponsesModel, RunConfig, Runner, function_tool
 
 from resilient_responses import StreamInterruptedError
-from resilient_responses.testing import FakeResponsesAPI, Fault
+from resilient_responses.testing import FakeResponsesAPI, Fault, Reply
 
 from ._support import (
     ANSWER,
@@ -139,7 +140,7 @@ async def test_open_breaker_reaches_the_agent_as_an_openai_api_error(
     assert len(fake.requests) == 1
 
 
-# -- an agent with one function tool (needs Reply in the fake) -------------------------
+# -- an agent with one function tool -----------------------------------------------
 
 
 def weather_tool(calls: list[str]) -> Any:
@@ -156,14 +157,13 @@ def tool_fake() -> FakeResponsesAPI:
     """A fake that answers with a ``get_weather`` call, then (once the tool's output is in
     the request's input) with text. Keyed on the request body, so a retried or restarted
     request gets the same reply as the first attempt."""
-    from resilient_responses.testing import Reply  # ASSUMED API (issue 11)
 
     def respond(body: dict[str, Any]) -> Any:
         if has_tool_output(body):
             return Reply.text(TOOL_ANSWER)
         return Reply.function_call("get_weather", {"city": "Paris"})
 
-    return FakeResponsesAPI(responder=respond)  # type: ignore[call-arg]
+    return FakeResponsesAPI(responder=respond)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from pydantic_ai.models.openai import OpenAIResponsesModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from resilient_responses import StreamInterruptedError
-from resilient_responses.testing import FakeResponsesAPI, Fault
+from resilient_responses.testing import FakeResponsesAPI, Fault, Reply
 
 from ._support import (
     ANSWER,
@@ -157,18 +157,17 @@ async def test_fallback_model_falls_back_on_a_stream_that_cannot_open(
     assert len(fake.requests) == 2
 
 
-# -- tool-mode structured output (needs Reply in the fake) -----------------------------
+# -- tool-mode structured output ---------------------------------------------------
 
 
 def final_result_fake() -> FakeResponsesAPI:
     """A fake that answers every request with a call of pydantic-ai's ``final_result``
     output tool (its default structured-output mode)."""
-    from resilient_responses.testing import Reply  # ASSUMED API (issue 11)
 
     def respond(body: dict[str, Any]) -> Any:
         return Reply.function_call("final_result", WEATHER.model_dump())
 
-    return FakeResponsesAPI(responder=respond)  # type: ignore[call-arg]
+    return FakeResponsesAPI(responder=respond)
 
 
 def tool_mode_fault(kind: str) -> Fault | None:
