@@ -23,6 +23,17 @@ def test_one_snippet_per_framework() -> None:
         assert sum(framework in block for block in blocks) == 1
 
 
+def test_readme_works_with_shows_the_same_snippets() -> None:
+    """The README's "Works with" shows this page's snippets verbatim (tests/test_readme.py
+    runs them there too), and says which SDK path is not covered."""
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Works with")
+    section = readme[start : readme.index("\n## ", start + 1)]
+    for block in python_blocks():
+        assert f"```python\n{block}```" in section
+    assert "`responses.connect()`" in section
+
+
 @pytest.mark.parametrize("index", range(len(python_blocks())), ids=["agents", "pydantic", "lc"])
 def test_snippet_runs(
     index: int,

@@ -23,6 +23,7 @@ import openai
 import pytest
 from langchain_core.exceptions import ModelConnectionError
 from langchain_core.messages import AIMessageChunk
+from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from resilient_responses import (
@@ -31,7 +32,7 @@ from resilient_responses import (
     ResilientOpenAI,
     StreamInterruptedError,
 )
-from resilient_responses.testing import FakeResponsesAPI, Fault
+from resilient_responses.testing import FakeResponsesAPI, Fault, Reply
 
 from ._support import (
     ANSWER,
@@ -45,6 +46,7 @@ from ._support import (
     case_params,
     check_requests,
     final_request_id,
+    inside_arguments,
     plan,
     resilience,
     sync_client,
@@ -225,3 +227,76 @@ async def test_astream_recovers_or_raises_its_connection_error(
                     expected = answering_post_id(fake, case)
                     assert seen["x-request-id"] == (expected or seen["x-request-id"])
     check_requests(fake, case)
+
+
+# -- a tool call cut inside its argument deltas ----------------------------------------
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The current weather in a city."""
+    return f"sunny in {city}"
+
+
+WEATHER_CALL = {"name": "get_weather", "args": {"city": "Paris"}, "type": "tool_call"}
+
+
+def tool_call_fake() -> FakeResponsesAPI:
+    """A fake whose model answers every request with a ``get_weather`` call."""
+    return FakeResponsesAPI(
+        responder=lambda body: Reply.function_call("get_weather", {"city": "Paris"})
+    )
+
+
+def check_tool_call(chunks: list[AIMessageChunk]) -> None:
+    """The call reached LangChain whole and once (a replayed delta would make its
+    arguments invalid JSON: an ``invalid_tool_calls`` entry)."""
+    message = joined(chunks)
+    assert message.invalid_tool_calls == []
+    assert [{k: v for k, v in call.items() if k != "id"} for call in message.tool_calls] == [
+        WEATHER_CALL
+    ]
+
+
+def cut_tool_call_fake(resumable: bool) -> FakeResponsesAPI:
+    fake = tool_call_fake()
+    cut = inside_arguments(tool_call_fake, PROMPT, background=resumable)
+    fake.plan([Fault.reset(after_events=cut)])
+    return fake
+
+
+@pytest.mark.parametrize("resumable", [True, False], ids=["background", "plain"])
+def test_stream_tool_call_cut_inside_its_arguments(resumable: bool) -> None:
+    """``bind_tools(...).stream``: a background stream reset inside the call's argument
+    deltas is resumed (the call arrives whole, once); a plain one raises LangChain's
+    connection error after one request."""
+    fake = cut_tool_call_fake(resumable)
+    engine = resilience(resumable=resumable)
+    with fake.serve() as url, sync_client(url, engine) as sync:
+        aio = async_client(url, engine)
+        chat = chat_model(sync, aio).bind_tools([get_weather])
+        if resumable:
+            check_tool_call(list(chat.stream(PROMPT)))
+        else:
+            with pytest.raises(openai.APIConnectionError) as caught:
+                list(chat.stream(PROMPT))
+            check_connection_error(caught.value)
+        asyncio.run(aio.close())
+    assert [r.method for r in fake.requests] == (["POST", "GET"] if resumable else ["POST"])
+
+
+@pytest.mark.parametrize("resumable", [True, False], ids=["background", "plain"])
+async def test_astream_tool_call_cut_inside_its_arguments(resumable: bool) -> None:
+    """``bind_tools(...).astream``: the async twin."""
+    fake = cut_tool_call_fake(resumable)
+    engine = resilience(resumable=resumable)
+    with fake.serve() as url, sync_client(url, engine) as sync:
+        async with async_client(url, engine) as aio:
+            chat = chat_model(sync, aio).bind_tools([get_weather])
+            if resumable:
+                check_tool_call([c async for c in chat.astream(PROMPT)])
+            else:
+                with pytest.raises(openai.APIConnectionError) as caught:
+                    [c async for c in chat.astream(PROMPT)]
+                check_connection_error(caught.value)
+    assert [r.method for r in fake.requests] == (["POST", "GET"] if resumable else ["POST"])

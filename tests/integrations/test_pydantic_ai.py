@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 from pydantic_ai import Agent, NativeOutput
-from pydantic_ai.exceptions import ModelConnectionError
+from pydantic_ai.exceptions import ModelConnectionError, ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -157,6 +157,30 @@ async def test_fallback_model_falls_back_on_a_stream_that_cannot_open(
     assert len(fake.requests) == 2
 
 
+async def ask(agent: Agent[Any, Any], *, stream: bool) -> Any:
+    """The agent's output, from ``run`` or ``run_stream``."""
+    if not stream:
+        return (await agent.run(PROMPT)).output
+    async with agent.run_stream(PROMPT) as result:
+        return await result.get_output()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "run_stream"])
+async def test_model_settings_max_retries_does_not_stack_on_the_engine(
+    fake: FakeResponsesAPI, base_url: str, stream: bool
+) -> None:
+    """``ModelSettings(max_retries=5)`` reaches the client as ``with_options(max_retries=5)``;
+    the drop-in client keeps the SDK's retries off, so an outage costs the engine's
+    ``attempts`` requests (2), not 2 x 6."""
+    fake.plan([], then=Fault.status(503))
+    async with async_client(base_url, resilience(attempts=2)) as client:
+        agent = Agent(model_for(client), model_settings={"max_retries": 5})
+        with pytest.raises(ModelHTTPError) as caught:
+            await ask(agent, stream=stream)
+    assert caught.value.status_code == 503
+    assert len(fake.requests) == 2
+
+
 # -- tool-mode structured output ---------------------------------------------------
 
 
@@ -201,3 +225,19 @@ async def test_tool_mode_structured_output_streamed(
                 output = await result.get_output()
     assert output == WEATHER
     assert len(fake.requests) == requests
+
+
+async def test_tool_mode_structured_output_plain_cut_inside_arguments_raises() -> None:
+    """Without ``make_resumable`` the same cut inside the ``final_result`` call's argument
+    deltas cannot be resumed: pydantic-ai raises its ``ModelConnectionError``."""
+    fake = final_result_fake()
+    cut = inside_arguments(final_result_fake, PROMPT, background=False)
+    fake.plan([Fault.reset(after_events=cut)])
+    with fake.serve() as url:
+        async with async_client(url, resilience()) as client:
+            agent = Agent(model_for(client), output_type=Weather)
+            with pytest.raises(ModelConnectionError) as caught:
+                async with agent.run_stream(PROMPT) as result:
+                    await result.get_output()
+    assert isinstance(caught.value.__cause__, StreamInterruptedError)
+    assert len(fake.requests) == 1
