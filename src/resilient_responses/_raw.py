@@ -173,10 +173,11 @@ async def araw_call(
 # -- streams ---------------------------------------------------------------------------
 
 
-def _options(stream: ResilientStream[Any] | AsyncResilientStream[Any]) -> FinalRequestOptions:
-    request = stream._live_response()
-    url = str(request.request.url) if request is not None else "/responses"
-    return FinalRequestOptions.construct(method="post", url=url)
+def _options(opened: httpx2.Response) -> FinalRequestOptions:
+    """Request options describing the request that opened the stream (informational: the
+    facade never parses with them)."""
+    request = opened.request
+    return FinalRequestOptions.construct(method=request.method.lower(), url=str(request.url))
 
 
 class _StreamFacade:
@@ -237,7 +238,7 @@ def _init(
         client=client,
         stream=True,
         stream_cls=type(stream),
-        options=_options(stream),
+        options=_options(opened),
     )
 
 

@@ -69,7 +69,8 @@ async def test_async_raw_create_retries_each_fault_and_returns_the_answering_att
     the raw response is the second attempt's, its parse cached (the same object again)."""
     fake = FakeResponsesAPI()
     fake.plan([FAULTS[fault]])
-    raw, parsed = await _create(_client(fake, vtime), how)
+    client = _client(fake, vtime)
+    raw, parsed = await _create(client, how)
     assert type(raw) is HOWS[how]
     assert len(fake.requests) == 2
     assert parsed.status == "completed"
@@ -79,6 +80,11 @@ async def test_async_raw_create_retries_each_fault_and_returns_the_answering_att
     assert raw.headers["x-request-id"] == "req_2"
     assert raw.status_code == 200
     assert raw.retries_taken == 1
+    # The engine settled on the parsed answer: one call, its usage counted (a failed
+    # response thrown away is counted as wasted).
+    total = client.resilience.stats().total
+    assert total.calls == 1
+    assert total.output_tokens - total.wasted_output_tokens == parsed.usage.output_tokens
 
 
 @pytest.mark.parametrize("how", list(HOWS))

@@ -64,7 +64,8 @@ def test_raw_create_retries_each_fault_and_returns_the_answering_attempt(
     the raw response is the second attempt's, its parse cached (the same object again)."""
     fake = FakeResponsesAPI()
     fake.plan([FAULTS[fault]])
-    raw, parsed = _create(_client(fake, vtime), how)
+    client = _client(fake, vtime)
+    raw, parsed = _create(client, how)
     assert type(raw) is HOWS[how]
     assert len(fake.requests) == 2
     assert parsed.status == "completed"
@@ -74,6 +75,11 @@ def test_raw_create_retries_each_fault_and_returns_the_answering_attempt(
     assert raw.headers["x-request-id"] == "req_2"
     assert raw.status_code == 200
     assert raw.retries_taken == 1
+    # The engine settled on the parsed answer: one call, its usage counted (a failed
+    # response thrown away is counted as wasted).
+    total = client.resilience.stats().total
+    assert total.calls == 1
+    assert total.output_tokens - total.wasted_output_tokens == parsed.usage.output_tokens
 
 
 @pytest.mark.parametrize("how", list(HOWS))

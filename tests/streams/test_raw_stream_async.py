@@ -28,6 +28,7 @@ from ._support import (
 
 HOWS: dict[str, type[Any]] = {
     "responses.with_streaming_response": AsyncAPIResponse,
+    "client.with_streaming_response": AsyncAPIResponse,
     "responses.with_raw_response": LegacyAPIResponse,
     "client.with_raw_response": LegacyAPIResponse,
 }
@@ -56,8 +57,13 @@ async def _raw_stream(
     client: rr.AsyncResilientOpenAI, how: str, **kwargs: Any
 ) -> AsyncIterator[Any]:
     """The facade for one ``create(stream=True)`` the way *how* says; closed on exit."""
-    if how == "responses.with_streaming_response":
-        async with client.responses.with_streaming_response.create(stream=True, **kwargs) as raw:
+    if how.endswith("with_streaming_response"):
+        resource = (
+            client.responses.with_streaming_response
+            if how.startswith("responses")
+            else client.with_streaming_response.responses
+        )
+        async with resource.create(stream=True, **kwargs) as raw:
             yield raw
         return
     if how == "responses.with_raw_response":

@@ -32,6 +32,7 @@ from ._support import (
 #: How the caller asks for a raw stream, and the SDK class the facade is.
 HOWS: dict[str, type[Any]] = {
     "responses.with_streaming_response": APIResponse,
+    "client.with_streaming_response": APIResponse,
     "responses.with_raw_response": LegacyAPIResponse,
     "client.with_raw_response": LegacyAPIResponse,
 }
@@ -51,8 +52,13 @@ def _client(
 @contextmanager
 def _raw_stream(client: rr.ResilientOpenAI, how: str, **kwargs: Any) -> Iterator[Any]:
     """The facade for one ``create(stream=True)`` the way *how* says; closed on exit."""
-    if how == "responses.with_streaming_response":
-        with client.responses.with_streaming_response.create(stream=True, **kwargs) as raw:
+    if how.endswith("with_streaming_response"):
+        resource = (
+            client.responses.with_streaming_response
+            if how.startswith("responses")
+            else client.with_streaming_response.responses
+        )
+        with resource.create(stream=True, **kwargs) as raw:
             yield raw
         return
     if how == "responses.with_raw_response":
