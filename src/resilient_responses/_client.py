@@ -79,7 +79,8 @@ def route_sync(
     extra = kwargs.pop("extra_headers", None)
     state = _new_call(resilience, client, method, model)
     if raw_mode(extra) is not None:
-        result: T = raw_call(state, client, method, args, kwargs, extra)
+        given = kwargs.pop("timeout", openai.NOT_GIVEN)
+        result: T = raw_call(state, client, method, args, kwargs, extra, lambda st: given)
         return result
 
     def attempt(st: CallState) -> T:
@@ -103,7 +104,8 @@ async def route_async(
     extra = kwargs.pop("extra_headers", None)
     state = _new_call(resilience, client, method, model)
     if raw_mode(extra) is not None:
-        result: T = await araw_call(state, client, method, args, kwargs, extra)
+        given = kwargs.pop("timeout", openai.NOT_GIVEN)
+        result: T = await araw_call(state, client, method, args, kwargs, extra, lambda st: given)
         return result
 
     async def attempt(st: CallState) -> T:

@@ -105,13 +105,16 @@ def raw_call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     extra: Mapping[str, str] | None,
+    timeout_of: Callable[[CallState], Any],
 ) -> Any:
     """A raw-response call (marker in *extra*) through the engine: each attempt calls
-    *method* and parses the body; returns the raw response of the attempt that answered."""
+    *method* (with the timeout ``timeout_of(state)`` gives it) and parses the body; returns
+    the raw response of the attempt that answered."""
     answered: list[Any] = []
 
     def attempt(st: CallState) -> Any:
-        raw = method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+        headers = attempt_headers(st, extra)
+        raw = method(*args, extra_headers=headers, timeout=timeout_of(st), **kwargs)
         done = False
         try:
             parsed = raw.parse()  # cached by the SDK: the caller's .parse() returns it
@@ -140,13 +143,15 @@ async def araw_call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     extra: Mapping[str, str] | None,
+    timeout_of: Callable[[CallState], Any],
 ) -> Any:
     """The async twin of :func:`raw_call` (the async client's legacy raw response parses
     synchronously, its streaming response asynchronously)."""
     answered: list[Any] = []
 
     async def attempt(st: CallState) -> Any:
-        raw = await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+        headers = attempt_headers(st, extra)
+        raw = await method(*args, extra_headers=headers, timeout=timeout_of(st), **kwargs)
         done = False
         try:
             parsed = raw.parse()
