@@ -5,8 +5,11 @@ Three ways in, one engine behind them: the drop-in clients (:class:`ResilientOpe
 :class:`Resilience`), and the fault-injection kit in :mod:`resilient_responses.testing`.
 """
 
+from ._batch import Outcome, arun_batch, run_batch
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
+from ._cache import ResponseCache
+from ._chat import AsyncChatCompletionsAdapter, ChatCompletionsAdapter
 from ._classify import Failure, classify
 from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
@@ -26,6 +29,7 @@ from .exceptions import (
 from .instrumentation import CostBudget, EventRouter, OpenTelemetryTracer, PriceTable
 
 __all__ = [
+    "AsyncChatCompletionsAdapter",
     "AsyncResilientOpenAI",
     "Backoff",
     "BreakerConfig",
@@ -33,6 +37,7 @@ __all__ = [
     "CallReport",
     "CallSpan",
     "CallTracer",
+    "ChatCompletionsAdapter",
     "CircuitOpenError",
     "CostBudget",
     "DeadlineExceededError",
@@ -44,17 +49,21 @@ __all__ = [
     "Hook",
     "MemoryStore",
     "OpenTelemetryTracer",
+    "Outcome",
     "PriceTable",
     "Resilience",
     "ResilienceError",
     "ResilientOpenAI",
+    "ResponseCache",
     "RetryBudget",
     "StreamGuard",
     "StreamInterruptedError",
     "StreamPolicy",
     "amoderation_check",
+    "arun_batch",
     "classify",
     "moderation_check",
     "observe_calls",
     "resilient",
+    "run_batch",
 ]

@@ -17,7 +17,7 @@ from ._backends import Admission
 from ._classify import Failure, classify
 from ._config import get_testing
 from ._cost import Usage, usage_from
-from ._engine import Engine
+from ._engine import Engine, start_spans
 from ._policy import Decision, GiveUpReason, Situation, decide
 from .events import (
     CallReport,
@@ -97,10 +97,7 @@ class CallState:
         if engine.budget is not None:
             engine.budget.deposit()
         self.spans: tuple[CallSpan, ...] = (
-            tuple(
-                t.call_started(key, model, stream=stream, operation=operation)
-                for t in engine.tracers
-            )
+            start_spans(engine, key, model, stream=stream, operation=operation)
             if engine.tracers
             else ()
         )
@@ -115,6 +112,11 @@ class CallState:
 
     def elapsed(self) -> float:
         return self.engine.config.clock() - self.start
+
+    def time_left(self) -> float | None:
+        """Seconds the deadline leaves the next attempt (``None``: no deadline)."""
+        deadline = self.engine.config.deadline
+        return None if deadline is None else deadline - self.elapsed()
 
     def breaker_state(self) -> str | None:
         breakers = self.engine.breakers
@@ -149,7 +151,10 @@ class CallState:
         if observers:
             report = CallReport(self.key, self.model, ok, self.attempts_sent, elapsed, error)
             for observer in observers:
-                observer(report)
+                try:
+                    observer(report)
+                except Exception as exc:  # noqa: BLE001, PERF203 - never changes a call
+                    engine.instrumentation_failed(observer, exc)
 
     def retry_scheduled(self, failure: Failure, decision: Decision) -> None:
         """Log that another attempt follows after ``decision.wait``."""
@@ -298,6 +303,25 @@ class CallState:
         if admission is None or breakers is None:
             return None
         return await breakers.arecord(admission, tripped)
+
+    def holds_probe(self) -> bool:
+        """The attempt in flight holds one of the half-open breaker's probe slots."""
+        return self._admission is not None and self._admission.probe
+
+    def answered(self, verdict: str) -> bool:
+        """A streaming probe's first event: the server answered, so the breaker gets its
+        verdict (and the probe slot back) now, not when the stream ends. A declared
+        failure is left to :meth:`judge`, which knows whether it trips the breaker.
+        Returns ``False`` (no verdict is pending any more)."""
+        if verdict != "declared" and verdict != "fault":
+            self._record(False)
+        return False
+
+    async def aanswered(self, verdict: str) -> bool:
+        """The async twin of :meth:`answered`."""
+        if verdict != "declared" and verdict != "fault":
+            await self._arecord(False)
+        return False
 
     def abandon(self, error: BaseException | None = None) -> None:
         """The caller left before the call ended: release the attempt (the breaker learns

@@ -11,7 +11,18 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["check_attempts", "check_bool", "check_callable", "check_seconds"]
+__all__ = [
+    "MAX_SECONDS",
+    "check_attempts",
+    "check_bool",
+    "check_callable",
+    "check_seconds",
+    "edit_distance",
+]
+
+#: The longest duration a setting may name: a week. Longer waits are a mistake (and
+#: ``time.sleep`` overflows on absurd ones).
+MAX_SECONDS = 7 * 86400.0
 
 
 def check_seconds(
@@ -26,6 +37,8 @@ def check_seconds(
         raise ValueError(f"{name} must be a number of seconds {bound}, got {value!r}")
     if math.isinf(seconds) and not allow_inf:
         raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    if seconds > MAX_SECONDS and not math.isinf(seconds):
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:g} seconds (a week), got {value!r}")
     return seconds
 
 
@@ -50,3 +63,14 @@ def check_callable(name: str, value: object, takes: str) -> Callable[..., Any]:
     if not callable(value):
         raise TypeError(f"{name} must be a callable {takes}, got {type(value).__name__}")
     return value
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions from *a* to *b*."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]

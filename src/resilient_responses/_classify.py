@@ -13,24 +13,56 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx2
 import openai
 
 from .exceptions import ResilienceError
 
-__all__ = ["Failure", "FailureKind", "classify", "parse_retry_after"]
+__all__ = ["KNOWN_ERROR_CODES", "Failure", "FailureKind", "classify", "parse_retry_after"]
 
 FailureKind = Literal[
     "status",
     "circuit_open",
     "connection",
     "timeout",
+    "pool_timeout",
     "stream_truncated",
     "stream_stalled",
+    "stream_sequence",
     "stream_error",
 ]
+
+
+def _response_error_codes() -> frozenset[str]:
+    # The codes a failed Response can carry, read from the SDK (it knows the newest ones).
+    from openai.types.responses import ResponseError
+
+    return frozenset(get_args(ResponseError.model_fields["code"].annotation))
+
+
+#: OpenAI error codes this library knows by name: HTTP error codes and the codes of a
+#: failed Response. A policy key close to one of these but not equal is a typo.
+KNOWN_ERROR_CODES: frozenset[str] = _response_error_codes() | {
+    "insufficient_quota",
+    "rate_limit_exceeded",
+    "server_error",
+    "context_length_exceeded",
+    "invalid_api_key",
+    "invalid_request_error",
+    "model_not_found",
+    "invalid_prompt",
+    "invalid_value",
+    "invalid_type",
+    "unsupported_parameter",
+    "unsupported_value",
+    "unknown_parameter",
+    "missing_required_parameter",
+    "string_above_max_length",
+    "billing_hard_limit_reached",
+    "unsupported_country_region_territory",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +72,12 @@ class Failure:
     Attributes:
         kind: ``"status"`` (an HTTP error answer), ``"circuit_open"`` (our own breaker
             refused the attempt; only policies see it), ``"connection"``, ``"timeout"``,
-            ``"stream_truncated"`` (the body ended without a terminal event),
-            ``"stream_stalled"`` (no event within the idle timeout) or ``"stream_error"``
-            (the server declared a failure inside the stream: an ``error`` event or
-            ``response.failed``).
+            ``"pool_timeout"`` (no free connection in the local pool: our own exhaustion,
+            not the server's), ``"stream_truncated"`` (the body ended without a terminal
+            event), ``"stream_stalled"`` (no event within the idle timeout or the deadline),
+            ``"stream_sequence"`` (sequence numbers skipped, went back or restarted within
+            one response) or ``"stream_error"`` (the server declared a failure inside the
+            stream: an ``error`` event or ``response.failed``).
         status: the HTTP status for ``"status"`` failures, else ``None``.
         code: the OpenAI error code (``"insufficient_quota"``, ``"rate_limit_exceeded"``,
             ``"server_error"``, ...), when the server sent one.
@@ -75,7 +109,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
     Reads ``retry-after-ms`` first, then ``retry-after`` as (possibly fractional) seconds,
     then ``retry-after`` as an HTTP date relative to *now* (``time.time()`` by default).
-    Negative, NaN and unparsable values are ``None``; a date in the past is ``0.0``;
+    A negative, NaN or unparsable value is skipped (the next form is tried, ``None`` when
+    none is valid); a date in the past is ``0.0``;
     an overflowing number is ``math.inf`` (the policy then gives up rather than wait less).
     Header names are matched case-insensitively.
     """
@@ -91,7 +126,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         except ValueError:
             continue
         if math.isnan(value) or value < 0:
-            return None
+            continue  # garbage here must not hide a valid value in the other header
         return value / divisor
     raw = lowered.get("retry-after")
     if raw is None:
@@ -183,6 +218,12 @@ def classify(subject: object, *, now: float | None = None) -> Failure | None:
             request_id=subject.request_id,
             exception=subject,
         )
+    if isinstance(subject, httpx2.PoolTimeout) or (
+        isinstance(subject, openai.APITimeoutError)
+        and isinstance(subject.__cause__, httpx2.PoolTimeout)
+    ):
+        # No free connection in the local pool: our own exhaustion, not the server's.
+        return Failure(kind="pool_timeout", exception=subject)
     if isinstance(subject, (openai.APITimeoutError, httpx2.TimeoutException)):
         return Failure(kind="timeout", exception=subject)
     if isinstance(subject, (openai.APIConnectionError, httpx2.TransportError)):

@@ -26,7 +26,7 @@ from ._classify import classify
 from ._core import Resilience
 from ._loop import run_async, run_sync
 from ._raw import araw_call, astream_response, raw_call, raw_mode, stream_response, strip_raw_mode
-from ._request import attempt_headers, breaker_key, truncated_body
+from ._request import attempt_headers, attempt_timeout, breaker_key, truncated_body
 from ._stream_helper import astream_manager, stream_manager
 from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
 
@@ -63,6 +63,11 @@ def _check_resilience(resilience: object) -> Resilience | None:
     return resilience
 
 
+def _attempt_timeout(client: Any, given: Any) -> Callable[[CallState], Any]:
+    """Each attempt's timeout: the caller's (*given*), capped by what the deadline leaves."""
+    return lambda st: attempt_timeout(client, given, read=None, left=st.time_left())
+
+
 def route_sync(
     resilience: Resilience,
     client: openai.OpenAI,
@@ -77,15 +82,20 @@ def route_sync(
     marker in the headers), each attempt covers parsing the body too (see ``_raw``).
     """
     extra = kwargs.pop("extra_headers", None)
+    given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model)
     if raw_mode(extra) is not None:
-        given = kwargs.pop("timeout", openai.NOT_GIVEN)
-        result: T = raw_call(state, client, method, args, kwargs, extra, lambda st: given)
+        result: T = raw_call(
+            state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
+        )
         return result
 
     def attempt(st: CallState) -> T:
+        timeout = attempt_timeout(client, given, read=None, left=st.time_left())
         try:
-            return method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+            return method(
+                *args, extra_headers=attempt_headers(st, extra), timeout=timeout, **kwargs
+            )
         except json.JSONDecodeError as exc:
             raise truncated_body(client) from exc
 
@@ -102,15 +112,20 @@ async def route_async(
 ) -> T:
     """The async twin of :func:`route_sync`."""
     extra = kwargs.pop("extra_headers", None)
+    given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model)
     if raw_mode(extra) is not None:
-        given = kwargs.pop("timeout", openai.NOT_GIVEN)
-        result: T = await araw_call(state, client, method, args, kwargs, extra, lambda st: given)
+        result: T = await araw_call(
+            state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
+        )
         return result
 
     async def attempt(st: CallState) -> T:
+        timeout = attempt_timeout(client, given, read=None, left=st.time_left())
         try:
-            return await method(*args, extra_headers=attempt_headers(st, extra), **kwargs)
+            return await method(
+                *args, extra_headers=attempt_headers(st, extra), timeout=timeout, **kwargs
+            )
         except json.JSONDecodeError as exc:
             raise truncated_body(client) from exc
 

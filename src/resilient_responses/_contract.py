@@ -36,8 +36,10 @@ DECLARED_FAILURE_EVENTS = frozenset({"error", "response.failed"})
 #: The event that carries output text.
 TEXT_DELTA = "response.output_text.delta"
 
-#: What :meth:`StreamCore.accept` says of one event read from the wire.
-Verdict = Literal["deliver", "skip", "end", "declared"]
+#: What :meth:`StreamCore.accept` says of one event read from the wire: hand it to the
+#: consumer, drop it (already delivered), hand it over and end, a declared failure, or a
+#: broken sequence (a transport fault: the connection cannot be trusted).
+Verdict = Literal["deliver", "skip", "end", "declared", "fault"]
 #: How a broken stream can be recovered.
 Mode = Literal["resume", "restart"]
 #: What a broken stream does (``StreamPolicy.recovery``).
@@ -80,11 +82,13 @@ class StreamCore:
         "deliver_count",
         "first_event_seen",
         "last_seq",
+        "last_type",
         "on_first_event",
         "on_progress",
         "output_seen",
         "progressed",
         "recovery",
+        "replaying",
         "response_id",
         "restart_pending",
         "resumable",
@@ -113,6 +117,12 @@ class StreamCore:
         self.deliver_count = 0
         self.progressed = False
         self.resuming = False
+        # A resumed connection may replay events the consumer already has before the
+        # first new one: those are skipped; anywhere else a step back is a fault.
+        self.replaying = False
+        # What a repeat of the last event must equal to be dropped as a duplicate (kept
+        # small: holding the event itself would keep a whole Response alive per stream).
+        self.last_type: str | None = None
         self.text = TextAccumulator()
         #: Called at the first event delivered (time to first event).
         self.on_first_event: Callable[[], None] | None = None
@@ -129,19 +139,29 @@ class StreamCore:
     def connecting(self) -> Literal["create", "resume"]:
         """A new connection is being opened: how, and reset the per-connection progress."""
         self.progressed = False
-        self.resuming = self.can_resume()
+        self.resuming = self.replaying = self.can_resume()
         return "resume" if self.resuming else "create"
 
     def accept(self, event: Any) -> Verdict:
-        """Classify one event read from the wire (and account it when delivered)."""
+        """Classify one event read from the wire (and account it when delivered).
+
+        Within one response sequence numbers run ``0, 1, 2, ...``: the next one is
+        delivered; a repeat of the last one (same type, and for a text delta the same
+        text) is dropped, as are the events a resumed connection replays before its first
+        new one; a gap, a step back or numbering that starts over is a ``"fault"``, never
+        a silent skip.
+        """
         if self.restart_pending:
             self.restart_pending = False
             self.response_id = None
             self.last_seq = None
         seq = getattr(event, "sequence_number", None)
         last = self.last_seq
-        if isinstance(seq, int) and last is not None and seq <= last:
-            return "skip"  # replayed by a resume: the consumer already has it
+        if isinstance(seq, int) and last is not None and seq != last + 1:
+            if seq <= last and (self.replaying or (seq == last and self._repeats(event))):
+                return "skip"  # the consumer already has it
+            return "fault"
+        self.replaying = False
         if not self.first_event_seen:
             self.first_event_seen = True
             if self.on_first_event is not None:
@@ -160,12 +180,23 @@ class StreamCore:
                 self.on_progress()
         if isinstance(seq, int):
             self.last_seq = seq
+        self.last_type = event_type
         if event_type not in LIFECYCLE_EVENTS:
             self.output_seen = True
             if event_type == TEXT_DELTA:
                 self.text.add(getattr(event, "delta", None))
         self.deliver_count += 1
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
+
+    def _repeats(self, event: Any) -> bool:
+        """*event* repeats the last delivered one (its number is the last number)."""
+        event_type = getattr(event, "type", None)
+        if event_type != self.last_type:
+            return False
+        parts = self.text.parts
+        return event_type != TEXT_DELTA or (
+            bool(parts) and getattr(event, "delta", None) == parts[-1]
+        )
 
     def deliver_declared(self, event: Any) -> None:
         """A declared failure is handed to the consumer as the SDK would hand it."""

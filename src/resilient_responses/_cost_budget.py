@@ -16,6 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
+from ._checks import check_bool
 from ._cost import _atto_to_float, _to_atto
 from .exceptions import BudgetExceededError
 
@@ -172,7 +173,7 @@ class CostBudget:
         if not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         self._warn_at = float(warn_at)
-        self._hard = bool(hard)
+        self._hard = check_bool("hard", hard)
         self._clock = clock
         self._lock = threading.Lock()
         self._hourly = _Window("hourly", 60, hourly, self._warn_at)

@@ -13,6 +13,7 @@ import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ._backends import BreakerBackend, BudgetBackend, Store
 from ._breaker import BreakerConfig
@@ -25,6 +26,7 @@ from ._policy import Backoff, PolicyTable
 from ._stream_policy import StreamPolicy
 from .events import (
     BreakerStateChanged,
+    CallSpan,
     CallTracer,
     CostBudgetCrossed,
     EngineEvent,
@@ -32,8 +34,9 @@ from .events import (
     SdkRetriesDetected,
 )
 from .instrumentation._stats import StatsCollector
+from .instrumentation._structlog import report_instrumentation_error
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["Engine", "EngineConfig", "SafeSpan", "start_spans"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class Engine:
 
     __slots__ = (
         "breakers",
+        "broken",
         "budget",
         "config",
         "hooks",
@@ -88,6 +92,8 @@ class Engine:
         self.tracers = tracers
         self.waits_for_breaker = config.waits_for_breaker
         self.sdk_retries_warned = False
+        #: Instrumentation components that raised (ids), each reported once.
+        self.broken: set[int] = set()
         store = config.store
         self.breakers: BreakerBackend | None = (
             store.breaker_backend(config.breaker, self.on_breaker_change, self.emit)
@@ -102,7 +108,16 @@ class Engine:
 
     def emit(self, event: EngineEvent) -> None:
         for hook in self.hooks:
-            hook(event)
+            try:
+                hook(event)
+            except Exception as exc:  # noqa: BLE001, PERF203 - instrumentation never changes a call
+                self.instrumentation_failed(hook, exc)
+
+    def instrumentation_failed(self, component: object, exc: Exception) -> None:
+        """A hook, tracer or observer raised: skipped, and logged once per component."""
+        if id(component) not in self.broken:
+            self.broken.add(id(component))
+            report_instrumentation_error(component, exc)
 
     def on_breaker_change(self, key: str, old: str, new: str) -> None:
         if new == "open":
@@ -165,3 +180,50 @@ class Engine:
         result = sleep(seconds)
         if inspect.isawaitable(result):
             await result
+
+
+class SafeSpan:
+    """A tracer's span whose failures are isolated: a raising method is skipped (and
+    reported once), the call goes on."""
+
+    __slots__ = ("_engine", "_span")
+
+    def __init__(self, span: CallSpan, engine: Engine) -> None:
+        self._span = span
+        self._engine = engine
+
+    def _guard(self, method: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            getattr(self._span, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - instrumentation never changes a call
+            self._engine.instrumentation_failed(self._span, exc)
+
+    def attempt_started(self, attempt: int) -> None:
+        self._guard("attempt_started", attempt)
+
+    def attempt_failed(self, attempt: int, failure: Failure) -> None:
+        self._guard("attempt_failed", attempt, failure)
+
+    def attempt_succeeded(self, attempt: int) -> None:
+        self._guard("attempt_succeeded", attempt)
+
+    def event(self, event: EngineEvent) -> None:
+        self._guard("event", event)
+
+    def finished(self, *, ok: bool, result: object | None, error: BaseException | None) -> None:
+        self._guard("finished", ok=ok, result=result, error=error)
+
+
+def start_spans(
+    engine: Engine, key: str, model: str | None, *, stream: bool, operation: str | None
+) -> tuple[CallSpan, ...]:
+    """One span per tracer for a new call; a tracer that fails to start one is skipped."""
+    spans: list[CallSpan] = []
+    for tracer in engine.tracers:
+        try:
+            span = tracer.call_started(key, model, stream=stream, operation=operation)
+        except Exception as exc:  # noqa: BLE001 - instrumentation never changes a call
+            engine.instrumentation_failed(tracer, exc)
+            continue
+        spans.append(SafeSpan(span, engine))
+    return tuple(spans)

@@ -15,8 +15,8 @@ from typing import Any, Literal, get_args
 
 import tenacity
 
-from ._checks import check_attempts, check_bool, check_seconds
-from ._classify import Failure, FailureKind
+from ._checks import check_attempts, check_bool, check_seconds, edit_distance
+from ._classify import KNOWN_ERROR_CODES, Failure, FailureKind
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -178,6 +178,9 @@ DEFAULT_POLICIES: Mapping[PolicyKey, ErrorPolicy] = MappingProxyType(
         "timeout": _RETRY,
         "stream_truncated": _RETRY,
         "stream_stalled": _RETRY,
+        "stream_sequence": _RETRY,
+        # No free connection in our own pool: retried, but the server did nothing wrong.
+        "pool_timeout": _RETRY_NO_TRIP,
         # A failure the server declared in a stream with a code that is not known to be
         # transient: deliver it, do not retry, but count it against the breaker.
         "stream_error": ErrorPolicy(retry=False, trips_breaker=True),
@@ -203,6 +206,8 @@ def _check_key(key: object) -> PolicyKey:
     if isinstance(key, str):
         if not key:
             raise ValueError("policies keys must not be empty strings")
+        if key not in FAILURE_KINDS and key not in KNOWN_ERROR_CODES:
+            _check_typo(key)
         return key
     if isinstance(key, type) and issubclass(key, BaseException):
         return key
@@ -210,6 +215,18 @@ def _check_key(key: object) -> PolicyKey:
         "policies keys must be an OpenAI error code (str), an HTTP status (int), an exception "
         f"class or a failure kind ({', '.join(sorted(FAILURE_KINDS))}); got {key!r}"
     )
+
+
+def _check_typo(key: str) -> None:
+    """A key that is neither a failure kind nor a known error code but within two edits of
+    one is a typo: it would silently never match."""
+    known = sorted(FAILURE_KINDS | KNOWN_ERROR_CODES)
+    distance, near = min((edit_distance(key, name), name) for name in known)
+    if distance <= 2:
+        raise ValueError(
+            f"policies key {key!r} is neither a failure kind nor a known OpenAI error code; "
+            f"did you mean {near!r}? (failure kinds: {', '.join(sorted(FAILURE_KINDS))})"
+        )
 
 
 class PolicyTable:

@@ -15,20 +15,36 @@ import openai
 if TYPE_CHECKING:
     from ._call import CallState
 
-__all__ = ["attempt_headers", "breaker_key", "truncated_body"]
+__all__ = [
+    "attempt_headers",
+    "attempt_timeout",
+    "breaker_key",
+    "redact_url",
+    "truncated_body",
+]
 
 _IDEMPOTENCY_HEADER = "Idempotency-Key"
 _RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 
+def redact_url(url: httpx2.URL | str) -> str:
+    """*url* without credentials: no user info, no query string (``?token=...``), no
+    fragment. What the library ever renders of a base URL (keys, logs, errors, spans)."""
+    parsed = url if isinstance(url, httpx2.URL) else httpx2.URL(url)
+    if parsed.userinfo or parsed.query or parsed.fragment:
+        parsed = parsed.copy_with(username=None, password=None, query=None, fragment=None)
+    return str(parsed)
+
+
 def breaker_key(client: Any, model: object) -> str:
-    """The drop-in clients' breaker key: base URL + model (base URL alone without one)."""
+    """The drop-in clients' breaker key: base URL (redacted) + model (base URL alone
+    without one)."""
     url = client.base_url
     # Rendering the URL costs more than the rest of the key: keep the last rendering per
     # client, and render again only when the base URL object is replaced.
     cached = client.__dict__.get("_rr_base_url")
     if cached is None or cached[0] is not url:
-        cached = client.__dict__["_rr_base_url"] = (url, str(url))
+        cached = client.__dict__["_rr_base_url"] = (url, redact_url(url))
     base: str = cached[1]
     return f"{base} {model}" if isinstance(model, str) else base
 
@@ -47,5 +63,26 @@ def truncated_body(client: Any) -> openai.APIConnectionError:
     cleanly half-way (a proxy, a dropped chunked transfer), not the caller's bug."""
     return openai.APIConnectionError(
         message="the response body ended before its JSON was complete",
-        request=httpx2.Request("POST", str(client.base_url)),
+        request=httpx2.Request("POST", redact_url(client.base_url)),
     )
+
+
+def attempt_timeout(client: Any, given: Any, *, read: float | None, left: float | None) -> Any:
+    """The timeout of one request: the caller's (or the client's), with the read timeout
+    replaced by *read* when given, and every part capped at *left* seconds, the time the
+    deadline leaves (so no attempt outlives its call)."""
+    if read is None and left is None:
+        return given
+    base = client.timeout if isinstance(given, (openai.NotGiven, openai.Omit)) else given
+    if not isinstance(base, httpx2.Timeout):
+        base = httpx2.Timeout(base if isinstance(base, (int, float)) else None)
+    parts = {
+        "connect": base.connect,
+        "read": base.read if read is None else read,
+        "write": base.write,
+        "pool": base.pool,
+    }
+    if left is not None:
+        left = max(left, 0.001)
+        parts = {k: left if v is None else min(v, left) for k, v in parts.items()}
+    return httpx2.Timeout(**parts)

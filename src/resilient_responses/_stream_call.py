@@ -12,6 +12,7 @@ itself; where the answer needs the store (the breaker, the budget), the method h
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -25,7 +26,15 @@ from ._stream_policy import StreamPolicy
 from .events import StreamInterrupted, StreamRecovered
 from .exceptions import CircuitOpenError, StreamInterruptedError
 
-__all__ = ["OPEN_ERRORS", "READ_ERRORS", "TRUNCATED", "StreamCall", "stream_failure"]
+__all__ = [
+    "OPEN_ERRORS",
+    "OUT_OF_SEQUENCE",
+    "READ_ERRORS",
+    "TRUNCATED",
+    "StallWatch",
+    "StreamCall",
+    "stream_failure",
+]
 
 #: What reading a stream's body can raise for a transport fault (a malformed event, the
 #: SDK's `json.JSONDecodeError`, is a corrupted body: a transport fault too).
@@ -34,6 +43,8 @@ READ_ERRORS = (openai.APIConnectionError, httpx2.TransportError, json.JSONDecode
 OPEN_ERRORS = (openai.APIError, httpx2.HTTPError)
 #: A body that ended without a terminal event.
 TRUNCATED = Failure(kind="stream_truncated")
+#: Sequence numbers that skipped, stepped back or started over within one response.
+OUT_OF_SEQUENCE = Failure(kind="stream_sequence")
 
 
 def stream_failure(exc: BaseException) -> Failure | None:
@@ -49,15 +60,71 @@ def stream_failure(exc: BaseException) -> Failure | None:
     return failure
 
 
+class StallWatch:
+    """Time between *events*, not bytes: a stream that sends only SSE comments (a proxy's
+    ``: keepalive``) stalls all the same.
+
+    The byte chunks a connection reads pass through :meth:`chunks`; one that carries an
+    event (``data:``) restarts the clock, any other that arrives after :attr:`limit`
+    seconds without an event raises ``httpx2.ReadTimeout`` (which the SDK turns into a
+    timeout: a stall). Total silence is the socket's read timeout, set to the same limit.
+    """
+
+    __slots__ = ("clock", "deadline", "first", "idle", "last")
+
+    def __init__(self, policy: StreamPolicy, deadline: float | None, clock: Any) -> None:
+        self.first = policy.first_event_timeout or policy.idle_timeout
+        self.idle = policy.idle_timeout
+        self.deadline = deadline
+        self.clock: Callable[[], float] = clock
+        self.last = clock()
+
+    def allowance(self, first_event_seen: bool) -> float | None:
+        """The idle (or, before the first event, first-event) timeout, if one is set."""
+        return self.idle if first_event_seen else self.first
+
+    def limit(self, first_event_seen: bool) -> float | None:
+        """Seconds allowed without an event: the idle (or first-event) timeout, and never
+        more than the deadline, which for a stream counts from its last event."""
+        allowance = self.allowance(first_event_seen)
+        if allowance is None:
+            return self.deadline
+        return allowance if self.deadline is None else min(allowance, self.deadline)
+
+    def chunks(self, chunks: Iterator[bytes], limit: float) -> Iterator[bytes]:
+        clock = self.clock
+        self.last = clock()
+        for chunk in chunks:
+            now = clock()
+            if b"data:" in chunk:
+                self.last = now
+            elif now - self.last > limit:
+                raise httpx2.ReadTimeout(f"no stream event for {now - self.last:.3f}s")
+            yield chunk
+
+    async def achunks(self, chunks: AsyncIterator[bytes], limit: float) -> AsyncIterator[bytes]:
+        clock = self.clock
+        self.last = clock()
+        async for chunk in chunks:
+            now = clock()
+            if b"data:" in chunk:
+                self.last = now
+            elif now - self.last > limit:
+                raise httpx2.ReadTimeout(f"no stream event for {now - self.last:.3f}s")
+            yield chunk
+
+
 class StreamCall:
     """The call behind one resilient stream, across its connections."""
 
-    __slots__ = ("core", "on_new_response", "policy", "state")
+    __slots__ = ("core", "on_new_response", "policy", "state", "watch")
 
     def __init__(self, state: CallState, core: StreamCore, policy: StreamPolicy) -> None:
         self.state = state
         self.core = core
         self.policy = policy
+        config = state.engine.config
+        self.watch = StallWatch(policy, config.deadline, config.clock)
         #: Called when a restart begins a new response (the SDK helper resets its state).
         self.on_new_response: Any = None
         stats = state.engine.stats
@@ -119,10 +186,17 @@ class StreamCall:
 
     # -- faults ---------------------------------------------------------------------------
 
+    def _faulted(self) -> Mode | None:
+        # A stream's deadline counts from its last event: a long stream cut late is still
+        # recovered, a silent one is not.
+        if self.core.progressed:
+            self.state.start = max(self.state.start, self.watch.last)
+        return self.core.mode(declared=False)
+
     def fault(self, failure: Failure, exc: BaseException | None) -> float:
         """A transport fault mid-stream: the wait before recovering, or raises the
         interruption."""
-        mode = self.core.mode(declared=False)
+        mode = self._faulted()
         decision = self.state.judge(
             failure, exc, recoverable=mode is not None, progressed=self.core.progressed
         )
@@ -130,7 +204,7 @@ class StreamCall:
 
     async def afault(self, failure: Failure, exc: BaseException | None) -> float:
         """The async twin of :meth:`fault`."""
-        mode = self.core.mode(declared=False)
+        mode = self._faulted()
         decision = await self.state.ajudge(
             failure, exc, recoverable=mode is not None, progressed=self.core.progressed
         )

@@ -4,17 +4,16 @@ drop-in clients call for ``responses.create(stream=True)`` and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import httpx2
 import openai
-from openai import NOT_GIVEN
 
 from ._call import CallState
 from ._contract import StreamCore
-from ._request import attempt_headers, breaker_key
-from ._stream_call import StreamCall
+from ._request import attempt_headers, attempt_timeout, breaker_key
+from ._stream_call import StallWatch, StreamCall
 from ._stream_shell import AsyncResilientStream, ResilientStream
 
 if TYPE_CHECKING:
@@ -33,16 +32,21 @@ __all__ = [
 _RESUME_OPTIONS = ("include", "include_obfuscation", "extra_query", "extra_body")
 
 
-def _read_timeout(client: Any, given: Any, read: float | None) -> Any:
-    """A per-request timeout with the read timeout replaced (stall detection)."""
-    if read is None:
-        return given
-    base = given if given is not None and given is not NOT_GIVEN else client.timeout
-    if isinstance(base, httpx2.Timeout):
-        return httpx2.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
-    if isinstance(base, (int, float)):
-        return httpx2.Timeout(float(base), read=read)
-    return httpx2.Timeout(None, read=read)
+class _WatchedDecoder:
+    """The SDK's SSE decoder, reading through a :class:`StallWatch`."""
+
+    __slots__ = ("_inner", "_limit", "_watch")
+
+    def __init__(self, inner: Any, watch: StallWatch, limit: float) -> None:
+        self._inner = inner
+        self._watch = watch
+        self._limit = limit
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
+        return self._inner.iter_bytes(self._watch.chunks(iterator, self._limit))  # type: ignore[no-any-return]
+
+    def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        return self._inner.aiter_bytes(self._watch.achunks(iterator, self._limit))  # type: ignore[no-any-return]
 
 
 class Opener:
@@ -64,28 +68,47 @@ class Opener:
         self._create = create
         self._kwargs = kwargs
         self._retrieve = retrieve
-        self._timeout = kwargs.pop("timeout", None)
+        self._timeout = kwargs.pop("timeout", openai.NOT_GIVEN)
 
     def __call__(self, call: StreamCall) -> Any:
-        core, policy = call.core, call.policy
-        read = (
-            policy.first_event_timeout or policy.idle_timeout
-            if not core.first_event_seen
-            else policy.idle_timeout
-        )
-        timeout = _read_timeout(self._client, self._timeout, read)
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        """Send the request of the next connection; returns the SDK's stream (or its
+        awaitable), read through a :class:`StallWatch` when a limit applies."""
+        core, state, watch = call.core, call.state, call.watch
+        config = state.engine.config
+        limit = watch.limit(core.first_event_seen)
+        left = None if config.deadline is None else config.deadline - state.elapsed()
+        read = watch.allowance(core.first_event_seen)  # else the caller's read timeout
+        timeout = attempt_timeout(self._client, self._timeout, read=read, left=left)
+        extra: dict[str, Any] = {"timeout": timeout}
         kwargs = self._kwargs
-        headers = attempt_headers(call.state, kwargs.get("extra_headers"))
+        headers = attempt_headers(state, kwargs.get("extra_headers"))
         if core.resuming or self._create is None:
             assert core.response_id is not None
             params = {k: kwargs[k] for k in _RESUME_OPTIONS if k in kwargs}
             if core.last_seq is not None:
                 params["starting_after"] = core.last_seq
-            return self._retrieve(
+            opened = self._retrieve(
                 core.response_id, stream=True, extra_headers=headers, **params, **extra
             )
-        return self._create(**{**kwargs, "extra_headers": headers, **extra})
+        else:
+            opened = self._create(**{**kwargs, "extra_headers": headers, **extra})
+        if limit is None:
+            return opened
+        if inspect.isawaitable(opened):
+            return _awatched(opened, watch, limit)
+        return _watched(opened, watch, limit)
+
+
+def _watched(raw: Any, watch: StallWatch, limit: float) -> Any:
+    # Swapped before the first read: the SDK stream builds its event iterator lazily.
+    decoder = getattr(raw, "_decoder", None)
+    if decoder is not None:
+        raw._decoder = _WatchedDecoder(decoder, watch, limit)
+    return raw
+
+
+async def _awatched(opened: Awaitable[Any], watch: StallWatch, limit: float) -> Any:
+    return _watched(await opened, watch, limit)
 
 
 def stream_call(

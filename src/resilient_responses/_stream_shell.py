@@ -11,6 +11,10 @@ SDK's streams.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
+import itertools
 import sys
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
@@ -20,11 +24,61 @@ import httpx2
 import openai
 
 from ._classify import Failure
-from ._stream_call import OPEN_ERRORS, READ_ERRORS, TRUNCATED, StreamCall, stream_failure
+from ._stream_call import (
+    OPEN_ERRORS,
+    OUT_OF_SEQUENCE,
+    READ_ERRORS,
+    TRUNCATED,
+    StreamCall,
+    stream_failure,
+)
 
 __all__ = ["AsyncResilientStream", "ResilientStream"]
 
 E = TypeVar("E")
+
+
+#: After the terminal event the rest of the body is read, so the connection goes back to
+#: the pool: at most this many stray events, and (async) this many seconds.
+_DRAIN_EVENTS = 16
+_DRAIN_SECONDS = 0.1
+#: Close tasks of async streams dropped unread, kept alive until they finish.
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+class _Connection:
+    """The live SDK stream of a resilient stream (one per connection), kept apart from
+    the shell so the shell's finalizer can close it."""
+
+    __slots__ = ("last_response", "raw")
+
+    def __init__(self) -> None:
+        self.raw: Any = None
+        self.last_response: httpx2.Response | None = None
+
+    def take(self) -> Any:
+        raw, self.raw = self.raw, None
+        if raw is not None:
+            # Kept so `stream.response` stays readable after the end, as on the SDK's.
+            self.last_response = raw.response
+        return raw
+
+
+def _dropped(state: Any, conn: _Connection) -> None:
+    """A stream garbage-collected before it was read to the end or closed: close its HTTP
+    response (its pooled connection would leak otherwise) and end its call."""
+    raw = conn.take()
+    if raw is not None:
+        closed = raw.close()
+        if inspect.iscoroutine(closed):
+            try:
+                task: asyncio.Task[None] = asyncio.get_running_loop().create_task(closed)
+            except RuntimeError:  # no loop running here: nothing can await the close
+                closed.close()
+            else:
+                _CLOSING.add(task)
+                task.add_done_callback(_CLOSING.discard)
+    state.abandon()
 
 
 class _ResponseHandle:
@@ -50,8 +104,7 @@ class _Surface:
     """What both shells show besides iteration: the live response and the response id."""
 
     _call: StreamCall
-    _raw: Any
-    _last_response: httpx2.Response | None
+    _conn: _Connection
 
     @property
     def response(self) -> httpx2.Response:
@@ -61,7 +114,7 @@ class _Surface:
 
     @response.setter
     def response(self, value: httpx2.Response) -> None:
-        self._last_response = value
+        self._conn.last_response = value
 
     @property
     def response_id(self) -> str | None:
@@ -69,10 +122,8 @@ class _Surface:
         return self._call.core.response_id
 
     def _live_response(self) -> httpx2.Response | None:
-        raw = self._raw
-        if raw is not None:
-            self._last_response = raw.response
-        return self._last_response
+        conn = self._conn
+        return conn.raw.response if conn.raw is not None else conn.last_response
 
 
 class ResilientStream(_Surface, openai.Stream[E]):
@@ -82,13 +133,12 @@ class ResilientStream(_Surface, openai.Stream[E]):
         # openai.Stream.__init__ needs a live response; ours come and go with reconnections.
         self._call = call
         self._opener = opener
-        self._raw: Any = None
-        self._last_response = None
+        self._conn = _Connection()
         self._closed = False
         self._iterator: Generator[E, None, None] = self._events()
-        # Dropped without being read or closed: still release the breaker admission and
-        # end the call (a generator that never started runs no `finally`).
-        weakref.finalize(self, call.state.abandon)
+        # Dropped without being read or closed: close the HTTP response, release the
+        # breaker admission, end the call (a generator never started runs no `finally`).
+        weakref.finalize(self, _dropped, call.state, self._conn)
 
     @classmethod
     def open(cls, call: StreamCall, opener: Callable[[StreamCall], Any]) -> ResilientStream[E]:
@@ -114,17 +164,15 @@ class ResilientStream(_Surface, openai.Stream[E]):
         self._call.state.abandon()
 
     def _close_raw(self) -> None:
-        raw, self._raw = self._raw, None
+        raw = self._conn.take()
         if raw is not None:
-            # Kept so `stream.response` stays readable after the end, as on the SDK's.
-            self._last_response = raw.response
             raw.close()
 
     def _connect(self, wait: float) -> None:
         """Sleep *wait*, then open a connection, until one opens or the call gives up."""
-        call, engine = self._call, self._call.state.engine
+        call, conn, engine = self._call, self._conn, self._call.state.engine
         try:
-            while self._raw is None:
+            while conn.raw is None:
                 engine.sleep(wait)
                 call.connecting()
                 try:
@@ -133,28 +181,36 @@ class ResilientStream(_Surface, openai.Stream[E]):
                     wait = call.refused(exc)
                     continue
                 try:
-                    self._raw = self._opener(call)
+                    conn.raw = self._opener(call)
                 except OPEN_ERRORS as exc:
                     wait = call.open_failed(exc)
         finally:
-            if self._raw is None and not call.state.finished:  # left while waiting
+            if conn.raw is None and not call.state.finished:  # left while waiting
                 call.state.abandon(sys.exc_info()[1])
 
     def _events(self) -> Generator[E, None, None]:
-        call, core = self._call, self._call.core
+        call, core, state = self._call, self._call.core, self._call.state
         try:
             while True:
                 failure: Failure | None = TRUNCATED
                 exc: BaseException | None = None
                 wait: float | None = 0.0
+                probe = state.holds_probe()
+                events = _events_of(self._conn.raw)
                 try:
-                    for event in _events_of(self._raw):
+                    for event in events:
                         verdict = core.accept(event)
+                        if probe:  # the server answered: the breaker's verdict, now
+                            probe = state.answered(verdict)
                         if verdict == "deliver":
-                            yield event
+                            # Yielded without keeping a reference while suspended: a
+                            # stream waiting for its consumer must not hold the last
+                            # event (response.created carries a whole Response).
+                            yield (event, event := None)[0]
                         elif verdict == "end":
-                            call.state.settle(getattr(event, "response", None))
+                            state.settle(getattr(event, "response", None))
                             yield event
+                            _drain(events)
                             return
                         elif verdict == "declared":
                             wait = call.declared(event)
@@ -162,6 +218,9 @@ class ResilientStream(_Surface, openai.Stream[E]):
                                 yield event
                                 return
                             failure = None
+                            break
+                        elif verdict == "fault":
+                            failure = OUT_OF_SEQUENCE
                             break
                 except READ_ERRORS as error:
                     failure, exc = stream_failure(error), error
@@ -171,7 +230,29 @@ class ResilientStream(_Surface, openai.Stream[E]):
                 self._connect(call.fault(failure, exc) if failure is not None else wait or 0.0)
         finally:
             self._close_raw()
-            call.state.abandon(sys.exc_info()[1])
+            state.abandon(sys.exc_info()[1])
+
+
+def _drain(events: Iterator[Any]) -> None:
+    """Read what follows the terminal event (nothing, normally) so the body ends and the
+    connection returns to the pool; a fault now changes nothing (the response is whole)."""
+    with contextlib.suppress(*READ_ERRORS):
+        for _ in itertools.islice(events, _DRAIN_EVENTS):
+            pass
+
+
+async def _adrain(events: AsyncIterator[Any]) -> None:
+    """The async twin of :func:`_drain`, bounded in time too."""
+
+    async def read() -> None:
+        count = 0
+        async for _ in events:
+            count += 1
+            if count >= _DRAIN_EVENTS:
+                return
+
+    with contextlib.suppress(asyncio.TimeoutError, *READ_ERRORS):
+        await asyncio.wait_for(read(), _DRAIN_SECONDS)
 
 
 def _events_of(raw: Any) -> Any:
@@ -186,11 +267,10 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
     def __init__(self, call: StreamCall, opener: Callable[[StreamCall], Awaitable[Any]]) -> None:
         self._call = call
         self._opener = opener
-        self._raw: Any = None
-        self._last_response = None
+        self._conn = _Connection()
         self._closed = False
         self._iterator: AsyncGenerator[E, None] = self._events()
-        weakref.finalize(self, call.state.abandon)
+        weakref.finalize(self, _dropped, call.state, self._conn)
 
     @classmethod
     async def open(
@@ -217,16 +297,15 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
         self._call.state.abandon()
 
     async def _close_raw(self) -> None:
-        raw, self._raw = self._raw, None
+        raw = self._conn.take()
         if raw is not None:
-            self._last_response = raw.response
             await raw.close()
 
     async def _connect(self, wait: float) -> None:
         """Sleep *wait*, then open a connection, until one opens or the call gives up."""
-        call, engine = self._call, self._call.state.engine
+        call, conn, engine = self._call, self._conn, self._call.state.engine
         try:
-            while self._raw is None:
+            while conn.raw is None:
                 await engine.asleep(wait)
                 call.connecting()
                 try:
@@ -235,28 +314,36 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
                     wait = call.refused(exc)
                     continue
                 try:
-                    self._raw = await self._opener(call)
+                    conn.raw = await self._opener(call)
                 except OPEN_ERRORS as exc:
                     wait = await call.aopen_failed(exc)
         finally:
-            if self._raw is None and not call.state.finished:  # left while waiting
+            if conn.raw is None and not call.state.finished:  # left while waiting
                 call.state.abandon(sys.exc_info()[1])
 
     async def _events(self) -> AsyncGenerator[E, None]:
-        call, core = self._call, self._call.core
+        call, core, state = self._call, self._call.core, self._call.state
         try:
             while True:
                 failure: Failure | None = TRUNCATED
                 exc: BaseException | None = None
                 wait: float | None = 0.0
+                probe = state.holds_probe()
+                events = _events_of(self._conn.raw)
                 try:
-                    async for event in _events_of(self._raw):
+                    async for event in events:
                         verdict = core.accept(event)
+                        if probe:  # the server answered: the breaker's verdict, now
+                            probe = await state.aanswered(verdict)
                         if verdict == "deliver":
-                            yield event
+                            # Yielded without keeping a reference while suspended: a
+                            # stream waiting for its consumer must not hold the last
+                            # event (response.created carries a whole Response).
+                            yield (event, event := None)[0]
                         elif verdict == "end":
-                            await call.state.asettle(getattr(event, "response", None))
+                            await state.asettle(getattr(event, "response", None))
                             yield event
+                            await _adrain(events)
                             return
                         elif verdict == "declared":
                             wait = await call.adeclared(event)
@@ -264,6 +351,9 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
                                 yield event
                                 return
                             failure = None
+                            break
+                        elif verdict == "fault":
+                            failure = OUT_OF_SEQUENCE
                             break
                 except READ_ERRORS as error:
                     failure, exc = stream_failure(error), error
@@ -275,4 +365,4 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
                 )
         finally:
             await self._close_raw()
-            call.state.abandon(sys.exc_info()[1])
+            state.abandon(sys.exc_info()[1])

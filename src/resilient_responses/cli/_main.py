@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn log level",
     )
     serve.set_defaults(func=_serve_fake)
+
+    from ._batch import add_batch_parser
+
+    add_batch_parser(sub, _positive_int, _seconds)
     return parser
 
 

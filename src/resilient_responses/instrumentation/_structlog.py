@@ -26,7 +26,7 @@ from ..events import (
     StreamRecovered,
 )
 
-__all__ = ["LOGGER_NAME", "StructlogHook"]
+__all__ = ["LOGGER_NAME", "StructlogHook", "report_instrumentation_error"]
 
 LOGGER_NAME = "resilient_responses"
 
@@ -144,3 +144,22 @@ class StructlogHook:
                 elapsed_s=round(event.elapsed_s, 6),
                 request_id=event.request_id,
             )
+
+
+def report_instrumentation_error(component: object, exc: Exception) -> None:
+    """Log, once per component, that a hook, tracer or observer raised; the call goes on.
+
+    Logged on the library's own logger (the failing component may be the configured
+    logger itself). Only the component's type and the error's type are logged: never its
+    message, which could carry a prompt or an output.
+    """
+    try:
+        structlog.get_logger(LOGGER_NAME).error(
+            "resilient_responses.instrumentation_failed",
+            component=type(component).__name__,
+            error=type(exc).__name__,
+            hint="a hook, tracer or call observer raised; it is skipped for this event and "
+            "the call is unaffected (logged once per component)",
+        )
+    except Exception:  # noqa: BLE001 - reporting a broken logger must not break the call
+        return

@@ -18,12 +18,14 @@ from resilient_responses.testing._chaos import Chaos
 from resilient_responses.testing._clock import VirtualClock
 from resilient_responses.testing._fake import FakeResponsesAPI, RecordedRequest
 from resilient_responses.testing._faults import Fault
+from resilient_responses.testing._quota import Quota
 from resilient_responses.testing._reply import Reply
 
 __all__ = [
     "Chaos",
     "FakeResponsesAPI",
     "Fault",
+    "Quota",
     "RecordedRequest",
     "Reply",
     "VirtualClock",

@@ -12,6 +12,8 @@ class VirtualClock:
     backoff or Retry-After the engine honoured, and that no wait crossed the deadline.
     ``sleep`` serves sync and async calls alike (the engine awaits what it returns when
     it returns an awaitable); ``asleep`` is the coroutine twin for code that awaits it.
+    The instance itself is a clock too (calling it returns :meth:`clock`), so
+    ``FakeResponsesAPI(quota=..., clock=time)`` and the engine can share one virtual time.
 
     >>> import resilient_responses as rr
     >>> time = VirtualClock()
@@ -30,6 +32,10 @@ class VirtualClock:
 
     def clock(self) -> float:
         """The current virtual time, in seconds."""
+        return self.now
+
+    def __call__(self) -> float:
+        """The current virtual time (the instance is a ``() -> float`` clock)."""
         return self.now
 
     def sleep(self, seconds: float) -> None:

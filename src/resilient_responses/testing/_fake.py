@@ -3,18 +3,20 @@
 The fake is split in two layers. :meth:`FakeResponsesAPI._begin` decides everything about one
 request under a lock (which fault applies, what the answer is, which state changes) and
 returns an :class:`~._exchange.Exchange`; the transports (in-process httpx2 transports in
-:mod:`._transport`, the uvicorn server in :mod:`._server`) only *play* an exchange: sleep,
+:mod:`._transport`, the uvicorn server in :mod:`._http`) only *play* an exchange: sleep,
 raise, or stream bytes. So the in-process and over-HTTP fakes cannot disagree about what the
-API answers. Imports run one way: ``_faults`` <- ``_exchange`` <- ``_transport`` <- ``_fake``
-<- ``_server``; the one exception is :meth:`FakeResponsesAPI.serve`, which imports
-``_server`` lazily (it needs the optional uvicorn and starlette only when called).
+API answers. Imports run one way: ``_faults`` <- ``_exchange`` <- ``_transport`` / ``_http``
+<- ``_fake`` <- ``_server`` (``run_server``); no lazy import is needed, because ``_http``
+imports the optional uvicorn and starlette only inside the functions that use them.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -26,20 +28,19 @@ from resilient_responses.testing import _wire
 from resilient_responses.testing._chaos import Chaos
 from resilient_responses.testing._exchange import Exchange, malformed_json, sse_steps
 from resilient_responses.testing._faults import Fault
+from resilient_responses.testing._http import ServerHandle
+from resilient_responses.testing._quota import Admission, Quota, QuotaState, retry_after_headers
 from resilient_responses.testing._reply import DELTA_TYPES, Reply, render
 from resilient_responses.testing._transport import AsyncTransport, SyncTransport
 
 if TYPE_CHECKING:
     import openai
 
-    from resilient_responses.testing._server import ServerHandle
-
 __all__ = ["FakeResponsesAPI", "RecordedRequest"]
 
 JSON = dict[str, Any]
 
 _BASE_URL = "http://fake.openai.test/v1"
-_RATE_LIMIT = 10_000
 _MODERATION_CATEGORIES = (
     "harassment",
     "harassment/threatening",
@@ -72,6 +73,7 @@ class RecordedRequest:
         status: the HTTP status answered, or ``None`` if no response was sent.
         response_id: the response created or addressed, if any.
         stream: whether the answer was (or was going to be) an SSE stream.
+        rate_limited: the fake's :class:`Quota` answered it ``429`` (no fault was played).
 
     Example::
 
@@ -88,6 +90,7 @@ class RecordedRequest:
     status: int | None
     response_id: str | None
     stream: bool
+    rate_limited: bool = False
 
 
 @dataclass(slots=True)
@@ -251,6 +254,8 @@ class FakeResponsesAPI:
         chunk_words: int = 1,
         turns: Iterable[Reply] | None = None,
         responder: Callable[[JSON], Reply | str] | None = None,
+        quota: Quota | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not isinstance(realtime, bool):
             raise TypeError(f"realtime must be a bool, got {type(realtime).__name__}")
@@ -279,6 +284,14 @@ class FakeResponsesAPI:
         ]
         if len(given) > 1:
             raise ValueError(f"give at most one of text, turns, responder; got {', '.join(given)}")
+        if quota is not None and not isinstance(quota, Quota):
+            raise TypeError(f"quota must be a Quota or None, got {type(quota).__name__}")
+        if clock is not None and not callable(clock):
+            raise TypeError("clock must be a callable returning seconds (float), or None")
+        self._clock: Callable[[], float] = clock if clock is not None else time.monotonic
+        self._quota = None if quota is None else QuotaState(quota, self._now())
+        self.quota = quota
+        """The :class:`Quota` the fake enforces, or ``None``."""
         self.realtime = realtime
         self.output_words = output_words
         self.chunk_words = chunk_words
@@ -298,6 +311,12 @@ class FakeResponsesAPI:
         self._open_streams = 0
         self._transport: SyncTransport | None = None
         self._async_transport: AsyncTransport | None = None
+
+    def _now(self) -> float:
+        now = self._clock()
+        if isinstance(now, bool) or not isinstance(now, (int, float)) or math.isnan(now):
+            raise TypeError(f"clock must return seconds as a float, got {now!r}")
+        return float(now)
 
     # -- fault plans ----------------------------------------------------------------------
 
@@ -441,8 +460,6 @@ class FakeResponsesAPI:
             with fake.serve() as base_url:
                 client = openai.OpenAI(api_key="sk-fake", base_url=base_url)
         """
-        from resilient_responses.testing._server import ServerHandle
-
         return ServerHandle(self, host=host, port=port)
 
     # -- the engine -----------------------------------------------------------------------
@@ -475,10 +492,16 @@ class FakeResponsesAPI:
             scripted = _as_reply(self._responder(copy.deepcopy(body)))
         with self._lock:
             index = len(self._requests)
+            admission = self._admission(method, path, body)
+            if admission is not None and admission.error is not None:
+                return self._rate_limited(
+                    index, method, path, query, logged_headers, body, admission
+                )
             routed = self._route(index, method, path, query, body, raw_body, scripted)
             n_events = len(routed.events) if routed.events is not None else 0
             fault = self._next_fault(n_events)
-            exchange = self._apply(index, fault, routed)
+            limits = admission.headers if admission is not None else None
+            exchange = self._apply(index, fault, routed, limits)
             self._requests.append(
                 RecordedRequest(
                     index=index,
@@ -495,24 +518,80 @@ class FakeResponsesAPI:
             )
             return exchange
 
-    def _headers(self, index: int, *, sse: bool, latency: float) -> dict[str, str]:
-        return {
+    def _admission(self, method: str, path: str, body: Any) -> Admission | None:
+        """The quota's verdict (``None`` without a quota); counted requests are charged."""
+        if self._quota is None:
+            return None
+        now = self._now()
+        if method == "POST" and _path_parts(path) in (["responses"], ["responses", "compact"]):
+            return self._quota.admit(body, now)
+        return self._quota.report(now)
+
+    def _rate_limited(
+        self,
+        index: int,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        logged_headers: dict[str, str],
+        body: Any,
+        admission: Admission,
+    ) -> Exchange:
+        """A request the quota rejects: 429, nothing charged, no plan entry used."""
+        headers = self._headers(index, sse=False, latency=0.0, limits=admission.headers)
+        if admission.retry_after is not None:
+            headers.update(retry_after_headers(admission.retry_after))
+        self._requests.append(
+            RecordedRequest(
+                index=index,
+                method=method,
+                path=path,
+                query=dict(query),
+                headers=logged_headers,
+                json=body,
+                fault=None,
+                status=429,
+                response_id=None,
+                stream=isinstance(body, dict) and body.get("stream") is True,
+                rate_limited=True,
+            )
+        )
+        return Exchange(
+            index=index,
+            fault=None,
+            status=429,
+            headers=headers,
+            body=_wire.encode_json(admission.error),
+        )
+
+    def _headers(
+        self, index: int, *, sse: bool, latency: float, limits: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        headers = {
             "content-type": "text/event-stream; charset=utf-8" if sse else "application/json",
             "x-request-id": f"req_{index + 1}",
             "openai-processing-ms": str(12 + int(latency * 1000)),
             "openai-version": "2020-10-01",
-            "x-ratelimit-limit-requests": str(_RATE_LIMIT),
-            "x-ratelimit-remaining-requests": str(_RATE_LIMIT - 1 - index % _RATE_LIMIT),
-            "x-ratelimit-reset-requests": "6ms",
         }
+        if limits is not None:
+            # Only a fake with a Quota has one to report: without, no x-ratelimit-*
+            # headers (a client pacing on made-up numbers would measure the fake).
+            headers.update(limits)
+        return headers
 
-    def _apply(self, index: int, fault: Fault | None, routed: _Routed) -> Exchange:
+    def _apply(
+        self,
+        index: int,
+        fault: Fault | None,
+        routed: _Routed,
+        limits: dict[str, str] | None = None,
+    ) -> Exchange:
         latency = fault.latency_seconds if fault is not None else 0.0
         terminal = fault.terminal if fault is not None else None
         stalls = fault.stalls if fault is not None else ()
 
         if terminal is not None and terminal.kind == "status":
-            headers = self._headers(index, sse=False, latency=latency)
+            headers = self._headers(index, sse=False, latency=latency, limits=limits)
             headers.update(terminal.response_headers())
             return Exchange(
                 index=index,
@@ -543,7 +622,7 @@ class FakeResponsesAPI:
                 index=index,
                 fault=fault,
                 status=200,
-                headers=self._headers(index, sse=True, latency=latency),
+                headers=self._headers(index, sse=True, latency=latency, limits=limits),
                 latency=latency,
                 steps=steps,
                 end=end,
@@ -571,7 +650,7 @@ class FakeResponsesAPI:
             index=index,
             fault=fault,
             status=routed.status,
-            headers=self._headers(index, sse=False, latency=latency),
+            headers=self._headers(index, sse=False, latency=latency, limits=limits),
             latency=latency,
             head_stalls=tuple(s.seconds or 0.0 for s in stalls),
             body=body,

@@ -38,6 +38,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.vendor import pretty
 
 from resilient_responses.testing._faults import Fault
+from resilient_responses.testing._quota import Quota
 
 __all__ = [
     "ALL_KINDS",
@@ -49,6 +50,7 @@ __all__ = [
     "fault_plans",
     "faults",
     "protocol_faults",
+    "quotas",
     "retry_after_values",
     "status_faults",
     "stream_cut_points",
@@ -445,3 +447,40 @@ def retry_after_values() -> st.SearchStrategy[dict[str, str]]:
     dates = st.integers(min_value=-86_400, max_value=86_400).map(_http_date)
     both = st.builds(lambda a, b: {**a, **b}, milliseconds, retry_after)
     return st.one_of(retry_after, milliseconds, dates, both)
+
+
+def quotas(
+    *,
+    max_requests_per_minute: int = 1200,
+    max_tokens_per_minute: int = 200_000,
+    periods: Iterable[float] = (1.0, 60.0),
+) -> st.SearchStrategy[Quota]:
+    """Quotas for ``FakeResponsesAPI(quota=...)``: a request limit, a token limit or both,
+    enforced over one of *periods* (seconds). Shrinks towards a small request-only quota
+    enforced per second.
+
+    Example::
+
+        @given(quota=strategies.quotas(), gaps=st.lists(st.floats(0, 2)))
+        def test_pacing(quota, gaps):
+            fake = FakeResponsesAPI(quota=quota, clock=VirtualClock())
+    """
+    for name, value in (
+        ("max_requests_per_minute", max_requests_per_minute),
+        ("max_tokens_per_minute", max_tokens_per_minute),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgument(f"{name} must be an int >= 1, got {value!r}")
+    chosen = tuple(periods)
+    if not chosen or any(
+        isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 60 for p in chosen
+    ):
+        raise InvalidArgument(f"periods must be seconds in (0, 60], got {chosen!r}")
+    requests = st.integers(min_value=1, max_value=max_requests_per_minute)
+    tokens = st.integers(min_value=1, max_value=max_tokens_per_minute)
+    period = st.sampled_from(chosen)
+    return st.one_of(
+        st.builds(Quota, requests_per_minute=requests, period=period),
+        st.builds(Quota, tokens_per_minute=tokens, period=period),
+        st.builds(Quota, requests_per_minute=requests, tokens_per_minute=tokens, period=period),
+    )
