@@ -203,6 +203,37 @@ async def test_async_raw_parse_is_judged_like_create_a_failed_parsed_response_is
     assert len(fake.requests) == 2
 
 
+@pytest.mark.parametrize("how", list(HOWS))
+async def test_async_raw_attempts_get_the_callers_timeout_capped_by_the_deadline(
+    how: str, vtime: Any
+) -> None:
+    """Each raw attempt's timeout is the caller's, capped by what the deadline leaves: a
+    503 with Retry-After 4 leaves the second attempt 6 of the deadline's 10 seconds."""
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.status(503, retry_after=4)])
+    timeouts: list[dict[str, float]] = []
+
+    async def record(request: Any) -> None:
+        timeouts.append(request.extensions["timeout"])
+
+    http = openai.DefaultAsyncHttpxClient(
+        transport=fake.async_transport, event_hooks={"request": [record]}
+    )
+    engine = rr.Resilience(deadline=10.0, breaker=None, sleep=vtime.asleep, clock=vtime.clock)
+    client = rr.AsyncResilientOpenAI(fake.async_client(http_client=http), resilience=engine)
+    resource = (
+        client.with_raw_response.responses
+        if how == "client.with_raw_response"
+        else getattr(client.responses, how.split(".")[1])
+    )
+    if how.endswith("streaming_response"):
+        async with resource.create(model=MODEL, input="hi", timeout=60.0) as raw:
+            await raw.parse()
+    else:
+        (await resource.create(model=MODEL, input="hi", timeout=60.0)).parse()
+    assert [t["read"] for t in timeouts] == [pytest.approx(10.0), pytest.approx(6.0)]
+
+
 async def test_async_connect_is_the_sdks_own_websocket_mode_not_routed() -> None:
     """``responses.connect()`` (WebSocket mode) is passed through, as the README says: the
     SDK's own method and connection manager, with the SDK's own reconnection."""

@@ -195,6 +195,32 @@ def test_raw_parse_is_judged_like_create_a_failed_parsed_response_is_retried(vti
     assert len(fake.requests) == 2
 
 
+@pytest.mark.parametrize("how", list(HOWS))
+def test_raw_attempts_get_the_callers_timeout_capped_by_the_deadline(how: str, vtime: Any) -> None:
+    """Each raw attempt's timeout is the caller's, capped by what the deadline leaves: a
+    503 with Retry-After 4 leaves the second attempt 6 of the deadline's 10 seconds."""
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.status(503, retry_after=4)])
+    timeouts: list[dict[str, float]] = []
+    http = openai.DefaultHttpxClient(
+        transport=fake.transport,
+        event_hooks={"request": [lambda r: timeouts.append(r.extensions["timeout"])]},
+    )
+    engine = rr.Resilience(deadline=10.0, breaker=None, sleep=vtime.sleep, clock=vtime.clock)
+    client = rr.ResilientOpenAI(fake.client(http_client=http), resilience=engine)
+    resource = (
+        client.with_raw_response.responses
+        if how == "client.with_raw_response"
+        else getattr(client.responses, how.split(".")[1])
+    )
+    if how.endswith("streaming_response"):
+        with resource.create(model=MODEL, input="hi", timeout=60.0) as raw:
+            raw.parse()
+    else:
+        resource.create(model=MODEL, input="hi", timeout=60.0).parse()
+    assert [t["read"] for t in timeouts] == [pytest.approx(10.0), pytest.approx(6.0)]
+
+
 def test_connect_is_the_sdks_own_websocket_mode_not_routed() -> None:
     """``responses.connect()`` (WebSocket mode) is passed through, as the README says: the
     SDK's own method and connection manager, with the SDK's own reconnection."""
