@@ -25,6 +25,7 @@ from ._call import CallState
 from ._classify import classify
 from ._core import Resilience
 from ._loop import run_async, run_sync
+from ._raw import araw_call, astream_response, raw_call, raw_mode, stream_response, strip_raw_mode
 from ._request import attempt_headers, attempt_timeout, breaker_key, truncated_body
 from ._stream_helper import astream_manager, stream_manager
 from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
@@ -62,6 +63,11 @@ def _check_resilience(resilience: object) -> Resilience | None:
     return resilience
 
 
+def _attempt_timeout(client: Any, given: Any) -> Callable[[CallState], Any]:
+    """Each attempt's timeout: the caller's (*given*), capped by what the deadline leaves."""
+    return lambda st: attempt_timeout(client, given, read=None, left=st.time_left())
+
+
 def route_sync(
     resilience: Resilience,
     client: openai.OpenAI,
@@ -70,10 +76,19 @@ def route_sync(
     kwargs: dict[str, Any],
     model: object = None,
 ) -> T:
-    """Run one SDK method through *resilience*, with per-attempt headers."""
+    """Run one SDK method through *resilience*, with per-attempt headers.
+
+    Through ``with_raw_response`` / ``with_streaming_response`` (the SDK's raw-response
+    marker in the headers), each attempt covers parsing the body too (see ``_raw``).
+    """
     extra = kwargs.pop("extra_headers", None)
     given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model)
+    if raw_mode(extra) is not None:
+        result: T = raw_call(
+            state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
+        )
+        return result
 
     def attempt(st: CallState) -> T:
         timeout = attempt_timeout(client, given, read=None, left=st.time_left())
@@ -99,6 +114,11 @@ async def route_async(
     extra = kwargs.pop("extra_headers", None)
     given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model)
+    if raw_mode(extra) is not None:
+        result: T = await araw_call(
+            state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
+        )
+        return result
 
     async def attempt(st: CallState) -> T:
         timeout = attempt_timeout(client, given, read=None, left=st.time_left())
@@ -198,9 +218,11 @@ class ResilientResponses(Responses):
         def create(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return create_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = create_stream(
                     resilience._engine, self._client, super().create, super().retrieve, kwargs
                 )
+                return stream if mode is None else stream_response(stream, mode, self._client)
             return route_sync(
                 resilience, self._client, super().create, args, kwargs, kwargs.get("model")
             )
@@ -208,9 +230,11 @@ class ResilientResponses(Responses):
         def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return retrieve_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = retrieve_stream(
                     resilience._engine, self._client, super().retrieve, args, kwargs
                 )
+                return stream if mode is None else stream_response(stream, mode, self._client)
             return route_sync(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -364,9 +388,11 @@ class AsyncResilientResponses(AsyncResponses):
         async def create(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return await acreate_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = await acreate_stream(
                     resilience._engine, self._client, super().create, super().retrieve, kwargs
                 )
+                return stream if mode is None else astream_response(stream, mode, self._client)
             return await route_async(
                 resilience, self._client, super().create, args, kwargs, kwargs.get("model")
             )
@@ -374,9 +400,11 @@ class AsyncResilientResponses(AsyncResponses):
         async def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
             if kwargs.get("stream"):
-                return await aretrieve_stream(
+                mode = strip_raw_mode(kwargs)
+                stream = await aretrieve_stream(
                     resilience._engine, self._client, super().retrieve, args, kwargs
                 )
+                return stream if mode is None else astream_response(stream, mode, self._client)
             return await route_async(resilience, self._client, super().retrieve, args, kwargs)
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:

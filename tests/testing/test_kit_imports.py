@@ -20,6 +20,7 @@ LAYERS: dict[str, set[str]] = {
     "_wire": set(),
     "_faults": set(),
     "_quota": set(),
+    "_redis_server": set(),
     "_chaos": {"_faults"},
     "_reply": {"_wire"},
     "_exchange": {"_wire", "_faults"},
@@ -38,7 +39,7 @@ LAYERS: dict[str, set[str]] = {
     "_server": {"_chaos", "_fake", "_http"},
     "strategies": {"_faults", "_quota"},
     "_pytest_plugin": {"_fake"},
-    "__init__": {"_chaos", "_clock", "_fake", "_faults", "_quota", "_reply"},
+    "__init__": {"_chaos", "_clock", "_fake", "_faults", "_quota", "_redis_server", "_reply"},
 }
 #: Modules outside the kit that the kit may import.
 ALLOWED_OUTSIDE = {"resilient_responses._config", "resilient_responses.exceptions"}

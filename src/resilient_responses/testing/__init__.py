@@ -19,6 +19,7 @@ from resilient_responses.testing._clock import VirtualClock
 from resilient_responses.testing._fake import FakeResponsesAPI, RecordedRequest
 from resilient_responses.testing._faults import Fault
 from resilient_responses.testing._quota import Quota
+from resilient_responses.testing._redis_server import RedisServer
 from resilient_responses.testing._reply import Reply
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Fault",
     "Quota",
     "RecordedRequest",
+    "RedisServer",
     "Reply",
     "VirtualClock",
     "set_testing",
