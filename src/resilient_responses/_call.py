@@ -40,7 +40,6 @@ class CallState(CallReports):
     __slots__ = (
         "_admission",
         "breaker_waits",
-        "decision",
         "delivered",
         "idempotency_key",
         "inspect_result",

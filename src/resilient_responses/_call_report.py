@@ -28,6 +28,7 @@ class CallReports:
         "attempts_sent",
         "began",
         "breaker_seen",
+        "decision",
         "engine",
         "finished",
         "history",
@@ -47,6 +48,7 @@ class CallReports:
     start: float
     finished: bool
     breaker_seen: str | None
+    decision: Decision | None
     last_exception: BaseException | None
     history: list[tuple[Failure, float | None]]
     spans: tuple[CallSpan, ...]
@@ -97,7 +99,11 @@ class CallReports:
             span.finished(ok=ok, result=result, error=error)
         observers = current_observers()
         if observers:
-            report = CallReport(self.key, self.model, ok, self.attempts_sent, elapsed, error)
+            decision = self.decision
+            reason = None if ok or decision is None else decision.reason
+            report = CallReport(
+                self.key, self.model, ok, self.attempts_sent, elapsed, error, reason
+            )
             for observer in observers:
                 try:
                     observer(report)

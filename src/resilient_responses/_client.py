@@ -24,6 +24,7 @@ from openai.resources.responses.input_tokens import AsyncInputTokens, InputToken
 from ._call import CallState
 from ._classify import classify
 from ._core import Resilience
+from ._fallback import acall_with_fallbacks, cache_key, cached, call_with_fallbacks, store
 from ._loop import run_async, run_sync
 from ._raw import araw_call, astream_response, raw_call, raw_mode, stream_response, strip_raw_mode
 from ._request import attempt_headers, attempt_timeout, breaker_key, truncated_body
@@ -132,6 +133,13 @@ async def route_async(
     return await run_async(state, attempt)
 
 
+def _keeper(engine: Any, key: str | None) -> Callable[[Any], None] | None:
+    """What a stream does with its completed response: keep it in the cache."""
+    if key is None:
+        return None
+    return lambda response: store(engine, key, response)
+
+
 def _resilience_of(client: Any) -> Resilience:
     resilience: Resilience = client._resilience
     return resilience
@@ -216,16 +224,35 @@ class ResilientResponses(Responses):
             return ResilientInputTokens(self._client)
 
         def create(self, *args: Any, **kwargs: Any) -> Any:
-            resilience = _resilience_of(self._client)
+            client = self._client
+            resilience = _resilience_of(client)
+            engine = resilience._engine
+            create, retrieve = super().create, super().retrieve
             if kwargs.get("stream"):
                 mode = strip_raw_mode(kwargs)
-                stream = create_stream(
-                    resilience._engine, self._client, super().create, super().retrieve, kwargs
-                )
-                return stream if mode is None else stream_response(stream, mode, self._client)
-            return route_sync(
-                resilience, self._client, super().create, args, kwargs, kwargs.get("model")
-            )
+
+                def open_stream(kw: dict[str, Any]) -> Any:
+                    key = cache_key(engine, client, kw) if mode is None else None
+                    hit = cached(engine, client, key, stream=True, asynchronous=False)
+                    if hit is not None:
+                        return hit
+                    return create_stream(
+                        engine, client, create, retrieve, kw, on_completed=_keeper(engine, key)
+                    )
+
+                stream = call_with_fallbacks(engine, kwargs, open_stream)
+                return stream if mode is None else stream_response(stream, mode, client)
+
+            def plain(kw: dict[str, Any]) -> Any:
+                key = None if raw_mode(kw.get("extra_headers")) else cache_key(engine, client, kw)
+                hit = cached(engine, client, key, stream=False, asynchronous=False)
+                if hit is not None:
+                    return hit
+                result = route_sync(resilience, client, create, args, kw, kw.get("model"))
+                store(engine, key, result)
+                return result
+
+            return call_with_fallbacks(engine, kwargs, plain)
 
         def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)
@@ -386,16 +413,35 @@ class AsyncResilientResponses(AsyncResponses):
             return AsyncResilientInputTokens(self._client)
 
         async def create(self, *args: Any, **kwargs: Any) -> Any:
-            resilience = _resilience_of(self._client)
+            client = self._client
+            resilience = _resilience_of(client)
+            engine = resilience._engine
+            create, retrieve = super().create, super().retrieve
             if kwargs.get("stream"):
                 mode = strip_raw_mode(kwargs)
-                stream = await acreate_stream(
-                    resilience._engine, self._client, super().create, super().retrieve, kwargs
-                )
-                return stream if mode is None else astream_response(stream, mode, self._client)
-            return await route_async(
-                resilience, self._client, super().create, args, kwargs, kwargs.get("model")
-            )
+
+                async def open_stream(kw: dict[str, Any]) -> Any:
+                    key = cache_key(engine, client, kw) if mode is None else None
+                    hit = cached(engine, client, key, stream=True, asynchronous=True)
+                    if hit is not None:
+                        return hit
+                    return await acreate_stream(
+                        engine, client, create, retrieve, kw, on_completed=_keeper(engine, key)
+                    )
+
+                stream = await acall_with_fallbacks(engine, kwargs, open_stream)
+                return stream if mode is None else astream_response(stream, mode, client)
+
+            async def plain(kw: dict[str, Any]) -> Any:
+                key = None if raw_mode(kw.get("extra_headers")) else cache_key(engine, client, kw)
+                hit = cached(engine, client, key, stream=False, asynchronous=True)
+                if hit is not None:
+                    return hit
+                result = await route_async(resilience, client, create, args, kw, kw.get("model"))
+                store(engine, key, result)
+                return result
+
+            return await acall_with_fallbacks(engine, kwargs, plain)
 
         async def retrieve(self, *args: Any, **kwargs: Any) -> Any:
             resilience = _resilience_of(self._client)

@@ -15,13 +15,14 @@ from typing_extensions import ParamSpec
 from ._backends import Store
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
+from ._cache import ResponseCache
 from ._call import CallState
 from ._checks import check_attempts, check_bool, check_callable, check_seconds
 from ._cost import PriceTable
 from ._cost_budget import CostBudget
 from ._engine import Engine, EngineConfig
 from ._loop import run_async, run_sync
-from ._policy import Backoff, ErrorPolicy, PolicyTable
+from ._policy import Backoff, ErrorPolicy, PolicyTable, check_fallbacks
 from ._store import MemoryStore
 from ._stream_gen import decorate_async_generator, decorate_generator
 from ._stream_policy import StreamPolicy
@@ -154,6 +155,9 @@ class Resilience:
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] | None = None,
         store: Store | None = None,
+        cache: ResponseCache | None = None,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
+        context_fallbacks: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._policies = dict(policies or {})
         config = EngineConfig(
@@ -171,6 +175,9 @@ class Resilience:
             cost_budget=_instance("cost_budget", cost_budget, CostBudget),
             clock=_check_clock(clock),
             sleep=None if sleep is None else check_callable("sleep", sleep, "taking seconds"),
+            cache=_instance("cache", cache, ResponseCache),
+            fallbacks=check_fallbacks("fallbacks", fallbacks),
+            context_fallbacks=check_fallbacks("context_fallbacks", context_fallbacks),
         )
         hooks = tuple(check_callable("hooks[]", h, "taking an event") for h in hooks)
         tracers = tuple(_check_tracer(t) for t in tracers)
@@ -198,6 +205,9 @@ class Resilience:
             "budget": config.budget,
             "stream": config.stream,
             "store": config.store,
+            "cache": config.cache,
+            "fallbacks": dict(config.fallbacks) or None,
+            "context_fallbacks": dict(config.context_fallbacks) or None,
         }
         return (
             "Resilience(" + ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None) + ")"
@@ -230,7 +240,12 @@ class Resilience:
         engine = self._engine
         states = engine.breakers.states() if engine.breakers is not None else None
         level = engine.budget.level if engine.budget is not None else None
-        return engine.stats.snapshot(breaker_states=states, budget_level=level)
+        cache = engine.config.cache
+        return engine.stats.snapshot(
+            breaker_states=states,
+            budget_level=level,
+            cache=cache.stats() if cache is not None else None,
+        )
 
     # -- running calls -------------------------------------------------------------------
 

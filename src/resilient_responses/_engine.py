@@ -12,17 +12,19 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ._backends import BreakerBackend, BudgetBackend, Store
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
+from ._cache import ResponseCache
 from ._classify import Failure
 from ._config import get_testing
 from ._cost import Usage, usage_from
 from ._cost_budget import CostBudget
-from ._policy import Backoff, PolicyTable
+from ._policy import Backoff, Fallbacks, PolicyTable
 from ._stream_policy import StreamPolicy
 from .events import (
     BreakerStateChanged,
@@ -55,6 +57,9 @@ class EngineConfig:
     cost_budget: CostBudget | None
     clock: Callable[[], float]
     sleep: Callable[[float], object] | None
+    cache: ResponseCache | None = None
+    fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
+    context_fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def waits_for_breaker(self) -> bool:

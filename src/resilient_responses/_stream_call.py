@@ -117,7 +117,7 @@ class StallWatch:
 class StreamCall:
     """The call behind one resilient stream, across its connections."""
 
-    __slots__ = ("core", "on_new_response", "policy", "state", "watch")
+    __slots__ = ("core", "on_completed", "on_new_response", "policy", "state", "watch")
 
     def __init__(self, state: CallState, core: StreamCore, policy: StreamPolicy) -> None:
         self.state = state
@@ -127,6 +127,8 @@ class StreamCall:
         self.watch = StallWatch(policy, config.deadline, config.clock)
         #: Called when a restart begins a new response (the SDK helper resets its state).
         self.on_new_response: Any = None
+        #: Receives the completed response once the consumer took the terminal event.
+        self.on_completed: Callable[[Any], None] | None = None
         stats = state.engine.stats
         core.on_first_event = lambda: stats.first_event(
             state.key, state.engine.config.clock() - state.began
@@ -137,6 +139,13 @@ class StreamCall:
         # Progress after failures: attempts and deadline start over, so a long stream cut
         # several times is resumed every time it moves on.
         self.state.progress()
+
+    def completed(self, event: Any) -> None:
+        """The consumer took the terminal *event* without stopping: hand a completed
+        response on (to the cache). A consumer that stopped at it (a guard that flagged
+        the text) never gets here."""
+        if self.on_completed is not None and getattr(event, "type", None) == "response.completed":
+            self.on_completed(event.response)
 
     # -- opening --------------------------------------------------------------------------
 

@@ -151,9 +151,13 @@ def create_stream(
     create: Callable[..., Any],
     retrieve: Callable[..., Any],
     kwargs: dict[str, Any],
+    *,
+    on_completed: Callable[[Any], None] | None = None,
 ) -> ResilientStream[Any]:
-    """``responses.create(stream=True)``, resilient."""
+    """``responses.create(stream=True)``, resilient; *on_completed* receives the completed
+    response once the consumer took the terminal event."""
     call = stream_call(engine, client, kwargs)
+    call.on_completed = on_completed
     return ResilientStream.open(call, Opener(client, create, kwargs, retrieve))
 
 
@@ -163,9 +167,12 @@ async def acreate_stream(
     create: Callable[..., Awaitable[Any]],
     retrieve: Callable[..., Awaitable[Any]],
     kwargs: dict[str, Any],
+    *,
+    on_completed: Callable[[Any], None] | None = None,
 ) -> AsyncResilientStream[Any]:
     """``await responses.create(stream=True)``, resilient."""
     call = stream_call(engine, client, kwargs)
+    call.on_completed = on_completed
     return await AsyncResilientStream.open(call, Opener(client, create, kwargs, retrieve))
 
 

@@ -211,6 +211,7 @@ class ResilientStream(_Surface, openai.Stream[E]):
                             state.settle(getattr(event, "response", None))
                             yield event
                             _drain(events)
+                            call.completed(event)
                             return
                         elif verdict == "declared":
                             wait = call.declared(event)
@@ -344,6 +345,7 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
                             await state.asettle(getattr(event, "response", None))
                             yield event
                             await _adrain(events)
+                            call.completed(event)
                             return
                         elif verdict == "declared":
                             wait = await call.adeclared(event)

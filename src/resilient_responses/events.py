@@ -227,6 +227,8 @@ class CallReport:
         attempts: HTTP requests the call sent (resumes and restarts of a stream included).
         elapsed_s: seconds from the call's start to its end.
         error: what the call raised, when it failed with an error.
+        reason: why it gave up (``None`` when it succeeded, or ended without a decision:
+            cancelled, refused by an open breaker before sending).
     """
 
     key: str
@@ -235,6 +237,7 @@ class CallReport:
     attempts: int
     elapsed_s: float
     error: BaseException | None
+    reason: GiveUpReason | None = None
 
 
 CallObserver = Callable[[CallReport], None]

@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any
 
+from .._cache import CacheStats
 from .._classify import Failure
 from .._cost import PriceTable, Usage, _atto_to_float
 from ._sketch import QuantileSketch
@@ -124,12 +125,17 @@ class Stats:
             (``None`` without a retry budget).
         unpriced_models: model names seen in usage that the price table does not know
             (their cost is counted as 0).
+        cache: the response cache's hits, misses, evictions and tokens saved (``None``
+            without ``Resilience(cache=...)``); cache_usd_saved: what those tokens would
+            have cost, from the price table.
     """
 
     total: KeyStats
     by_key: Mapping[str, KeyStats]
     retry_budget_level: float | None = None
     unpriced_models: tuple[str, ...] = ()
+    cache: CacheStats | None = None
+    cache_usd_saved: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serialisable ``dict``: ``{"total": {...}, "by_key": {...}, ...}``."""
@@ -138,6 +144,8 @@ class Stats:
             "by_key": {key: ks.as_dict() for key, ks in self.by_key.items()},
             "retry_budget_level": self.retry_budget_level,
             "unpriced_models": list(self.unpriced_models),
+            "cache": None if self.cache is None else _plain(self.cache),
+            "cache_usd_saved": self.cache_usd_saved,
         }
 
 
@@ -241,6 +249,15 @@ class _KeyState:
 _SUMMED = tuple(
     name for name in _KeyState.__slots__ if name not in {"by_code", "by_status", "latency", "ttfe"}
 )
+
+
+def _plain(value: Any) -> Any:
+    """Frozen dataclass records (and mappings of them) as JSON-serialisable values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _bump(counts: dict[str, int], label: str) -> None:
@@ -465,6 +482,7 @@ class StatsCollector:
         *,
         breaker_states: Mapping[str, str] | None = None,
         budget_level: float | None = None,
+        cache: CacheStats | None = None,
     ) -> Stats:
         """An immutable :class:`Stats` of everything counted so far.
 
@@ -488,6 +506,8 @@ class StatsCollector:
             by_key=MappingProxyType(by_key),
             retry_budget_level=budget_level,
             unpriced_models=unpriced,
+            cache=cache,
+            cache_usd_saved=cache.usd_saved(self._prices) if cache is not None else 0.0,
         )
 
     def __repr__(self) -> str:
