@@ -164,6 +164,8 @@ class KeyedBreaker:
 
     def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
         """Account the outcome of *admission*; the state after it."""
+        if admission.clean and tripped is False:
+            return "closed"  # the hot path: a success on a clean closed breaker changes nothing
         try:
             if tripped is not None and not (admission.clean and not tripped):
                 self._account(tripped)

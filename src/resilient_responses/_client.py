@@ -243,6 +243,9 @@ class ResilientResponses(Responses):
                 stream = call_with_fallbacks(engine, kwargs, open_stream)
                 return stream if mode is None else stream_response(stream, mode, client)
 
+            if engine.config.plain:  # no cache, no fallbacks: nothing to wrap the call in
+                return route_sync(resilience, client, create, args, kwargs, kwargs.get("model"))
+
             def plain(kw: dict[str, Any]) -> Any:
                 key = None if raw_mode(kw.get("extra_headers")) else cache_key(engine, client, kw)
                 hit = cached(engine, client, key, stream=False, asynchronous=False)
@@ -431,6 +434,11 @@ class AsyncResilientResponses(AsyncResponses):
 
                 stream = await acall_with_fallbacks(engine, kwargs, open_stream)
                 return stream if mode is None else astream_response(stream, mode, client)
+
+            if engine.config.plain:
+                return await route_async(
+                    resilience, client, create, args, kwargs, kwargs.get("model")
+                )
 
             async def plain(kw: dict[str, Any]) -> Any:
                 key = None if raw_mode(kw.get("extra_headers")) else cache_key(engine, client, kw)

@@ -50,17 +50,18 @@ RECOVERIES: tuple[Recovery, ...] = ("auto", "resume", "restart", "raise")
 class TextAccumulator:
     """The output text delivered so far, joined only when asked for."""
 
-    __slots__ = ("parts", "size")
+    __slots__ = ("parts",)
 
     def __init__(self) -> None:
         self.parts: list[str] = []
-        self.size = 0
 
-    def add(self, delta: object) -> None:
-        """Add a ``response.output_text.delta`` event's ``delta`` (anything else is ignored)."""
+    def add(self, delta: object) -> int:
+        """Add a ``response.output_text.delta`` event's ``delta`` (anything else is
+        ignored); the number of characters added."""
         if isinstance(delta, str):
             self.parts.append(delta)
-            self.size += len(delta)
+            return len(delta)
+        return 0
 
     @property
     def text(self) -> str:
@@ -79,6 +80,7 @@ class StreamCore:
     """
 
     __slots__ = (
+        "_append_text",
         "deliver_count",
         "first_event_seen",
         "last_seq",
@@ -124,6 +126,8 @@ class StreamCore:
         # small: holding the event itself would keep a whole Response alive per stream).
         self.last_type: str | None = None
         self.text = TextAccumulator()
+        # The hot path appends deltas with the list's own (builtin) method: no Python call.
+        self._append_text = self.text.parts.append
         #: Called at the first event delivered (time to first event).
         self.on_first_event: Callable[[], None] | None = None
         #: Called when a connection first makes progress (attempts start over).
@@ -184,7 +188,9 @@ class StreamCore:
         if event_type not in LIFECYCLE_EVENTS:
             self.output_seen = True
             if event_type == TEXT_DELTA:
-                self.text.add(getattr(event, "delta", None))
+                delta = event.delta
+                if isinstance(delta, str):
+                    self._append_text(delta)
         self.deliver_count += 1
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
 

@@ -62,6 +62,11 @@ class EngineConfig:
     context_fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
 
     @property
+    def plain(self) -> bool:
+        """No response cache and no fallbacks: a request is sent as it is."""
+        return self.cache is None and not self.fallbacks and not self.context_fallbacks
+
+    @property
     def waits_for_breaker(self) -> bool:
         """A retrying ``"circuit_open"`` policy: callers wait for the breaker's next probe."""
         refused = Failure(kind="circuit_open")

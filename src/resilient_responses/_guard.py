@@ -69,11 +69,20 @@ def _reason(result: object) -> str | None:
 class _Watch:
     """What one guarded stream has shown so far; decides when to check. No I/O."""
 
-    __slots__ = ("accumulated", "background", "checked", "ended", "every_chars", "response_id")
+    __slots__ = (
+        "accumulated",
+        "background",
+        "checked",
+        "ended",
+        "every_chars",
+        "response_id",
+        "size",
+    )
 
     def __init__(self, every_chars: int, stream: object) -> None:
         self.every_chars = every_chars
         self.accumulated = TextAccumulator()
+        self.size = 0  # characters accumulated
         self.checked = 0  # characters covered by the last clean check
         self.ended = False  # a terminal event arrived: the response is over server-side
         self.background = False
@@ -86,7 +95,7 @@ class _Watch:
 
     @property
     def unchecked(self) -> bool:
-        return self.accumulated.size > self.checked
+        return self.size > self.checked
 
     def observe(self, event: object) -> bool:
         """Account *event*, not yet delivered; ``True``: check the text before delivering it."""
@@ -100,8 +109,8 @@ class _Watch:
             self.background = bool(_get(response, "background"))
             return False
         if event_type == TEXT_DELTA:
-            self.accumulated.add(_get(event, "delta"))
-            return self.accumulated.size - self.checked >= self.every_chars
+            self.size += self.accumulated.add(_get(event, "delta"))
+            return self.size - self.checked >= self.every_chars
         if event_type in TERMINAL_EVENTS:
             self.ended = True
             return self.unchecked
@@ -113,7 +122,7 @@ class _Watch:
         """Record a check's *result* on the current text; the error to raise if it flags."""
         reason = _reason(result)
         if reason is None:
-            self.checked = self.accumulated.size
+            self.checked = self.size
             return None
         return GuardTripped(reason, response_id=self.response_id, text=self.text)
 

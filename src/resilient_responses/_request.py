@@ -70,9 +70,32 @@ def truncated_body(client: Any) -> openai.APIConnectionError:
 def attempt_timeout(client: Any, given: Any, *, read: float | None, left: float | None) -> Any:
     """The timeout of one request: the caller's (or the client's), with the read timeout
     replaced by *read* when given, and every part capped at *left* seconds, the time the
-    deadline leaves (so no attempt outlives its call)."""
+    deadline leaves (so no attempt outlives its call).
+
+    With ten seconds or more left, the cap is rounded down to a whole second and the
+    ``Timeout`` reused (kept on the client): building one per request is a cost paid per
+    call, and a cap a second short changes nothing at that scale.
+    """
     if read is None and left is None:
         return given
+    if left is not None and left >= 10.0:
+        left = float(int(left))
+        cache: dict[tuple[int, float | None, float], Any] = client.__dict__.setdefault(
+            "_rr_timeouts", {}
+        )
+        slot = (id(given), read, left)
+        found = cache.get(slot)
+        if found is not None and found[0] is given:
+            return found[1]
+        timeout = _capped(client, given, read, left)
+        if len(cache) > 64:
+            cache.clear()
+        cache[slot] = (given, timeout)
+        return timeout
+    return _capped(client, given, read, left)
+
+
+def _capped(client: Any, given: Any, read: float | None, left: float | None) -> httpx2.Timeout:
     base = client.timeout if isinstance(given, (openai.NotGiven, openai.Omit)) else given
     if not isinstance(base, httpx2.Timeout):
         base = httpx2.Timeout(base if isinstance(base, (int, float)) else None)
