@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resilient_responses.testing import FakeResponsesAPI
+from resilient_responses.testing import FakeResponsesAPI, RedisServer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -34,13 +34,16 @@ def test_readme_has_python_examples() -> None:
 def test_readme_block_runs(
     index: int,
     served_fake: str,
+    redis_server: RedisServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Each block runs as a user would paste it, with the API key and base URL from the
-    environment pointing at the fake; blocks that print must print something."""
+    """Each block runs as a user would paste it, with the API key, the base URL and the
+    Redis URL from the environment pointing at the fake and a real Redis; blocks that print
+    must print something."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-readme")
     monkeypatch.setenv("OPENAI_BASE_URL", served_fake)
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
     code = python_blocks()[index]
     namespace: dict[str, object] = {"__name__": f"readme_block_{index}"}
     exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
