@@ -148,3 +148,44 @@ def _observability(client: rr.ResilientOpenAI) -> None:
     assert_type(summary.total, int)
     clock = VirtualClock()
     Resilience(clock=clock.clock, sleep=clock.sleep)
+
+
+async def _wave_two_types() -> None:
+    """The wave-2 API keeps the SDK's types: adapters, batches, stores, cache, streams."""
+    from openai.types.chat import ChatCompletion
+
+    from resilient_responses import (
+        AsyncChatCompletionsAdapter,
+        CallReport,
+        ChatCompletionsAdapter,
+        MemoryStore,
+        Outcome,
+        RedisStore,
+        ResponseCache,
+        arun_batch,
+        observe_calls,
+        run_batch,
+    )
+    from resilient_responses.testing import Quota, Reply
+
+    client = ResilientOpenAI(FakeResponsesAPI().client())
+    aclient = AsyncResilientOpenAI(FakeResponsesAPI().async_client())
+    completion = ChatCompletionsAdapter(client).create(
+        model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert_type(completion, ChatCompletion)
+    acompletion = await AsyncChatCompletionsAdapter(aclient).create(
+        model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert_type(acompletion, ChatCompletion)
+    assert_type(run_batch(client, [{"model": "gpt-5-mini", "input": "hi"}]), list[Outcome])
+    assert_type(await arun_batch(aclient, [{"model": "m", "input": "hi"}]), list[Outcome])
+    Resilience(store=MemoryStore(), cache=ResponseCache(max_entries=10))
+    Resilience(store=RedisStore.from_url("redis://127.0.0.1:6379/0"))
+    Resilience(fallbacks={"gpt-5": ("gpt-5-mini",)}, context_fallbacks={"gpt-5-mini": ["gpt-5"]})
+    reports: list[CallReport] = []
+    with observe_calls(reports.append):
+        stream = client.responses.create(model="gpt-5-mini", input="hi", stream=True)
+        assert isinstance(stream, openai.Stream)
+    FakeResponsesAPI(turns=[Reply.function_call("f", {"a": 1}), Reply.text("ok")])
+    FakeResponsesAPI(quota=Quota(requests_per_minute=60))
