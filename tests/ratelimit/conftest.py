@@ -43,6 +43,15 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A server of the test's own, free to stop."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def rclient(redis_url: str) -> Iterator[redis.Redis]:
     """A plain client, to look at what the store wrote."""
     client = redis.Redis.from_url(redis_url)
