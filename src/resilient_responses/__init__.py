@@ -15,6 +15,7 @@ from ._client import AsyncResilientOpenAI, ResilientOpenAI
 from ._core import Resilience, resilient
 from ._guard import StreamGuard, amoderation_check, moderation_check
 from ._policy import Backoff, ErrorPolicy
+from ._ratelimit import RateLimit
 from ._redis_store import RedisStore
 from ._store import MemoryStore
 from ._stream_policy import StreamPolicy
@@ -52,6 +53,7 @@ __all__ = [
     "OpenTelemetryTracer",
     "Outcome",
     "PriceTable",
+    "RateLimit",
     "RedisStore",
     "Resilience",
     "ResilienceError",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from ._breaker import BreakerConfig
     from ._budget import RetryBudget
+    from ._ratelimit import RateLimit
     from .events import EngineEvent
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "BreakerState",
     "BudgetBackend",
     "Emit",
+    "LimiterBackend",
     "StateListener",
     "Store",
 ]
@@ -134,6 +136,39 @@ class BudgetBackend(Protocol):
         ...
 
 
+class LimiterBackend(Protocol):
+    """Client-side pacing of one ``Resilience``, per key (base URL + model): requests and
+    tokens per minute, configured or learned from the server's ``x-ratelimit-*`` headers.
+    Shared by every process of a fleet store."""
+
+    def acquire(self, key: str, tokens: int) -> float:
+        """Take one request and *tokens* tokens of *key*'s capacity: ``0.0`` when taken
+        now; else the seconds to wait before asking again (nothing was taken)."""
+        ...
+
+    async def aacquire(self, key: str, tokens: int) -> float:
+        """The async form of :meth:`acquire`."""
+        ...
+
+    def observe(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
+        """Learn from an answer's headers (limits, remaining capacity, resets); a 429's
+        Retry-After holds every caller of *key* until it has passed."""
+        ...
+
+    async def aobserve(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
+        """The async form of :meth:`observe`."""
+        ...
+
+    def reconcile(self, key: str, estimated: int, actual: int) -> None:
+        """A response reported *actual* tokens where *estimated* were taken: the excess is
+        charged; a smaller *actual* gives nothing back (the API counts the estimate)."""
+        ...
+
+    async def areconcile(self, key: str, estimated: int, actual: int) -> None:
+        """The async form of :meth:`reconcile`."""
+        ...
+
+
 class Store(Protocol):
     """Builds the live state of one ``Resilience``: ``Resilience(store=...)``.
 
@@ -151,4 +186,10 @@ class Store(Protocol):
         self, config: RetryBudget, clock: Callable[[], float], emit: Emit
     ) -> BudgetBackend:
         """The retry budget configured by *config*."""
+        ...
+
+    def limiter_backend(
+        self, config: RateLimit, clock: Callable[[], float], emit: Emit
+    ) -> LimiterBackend:
+        """The pacing configured by *config* (``Resilience(rate_limit=...)``)."""
         ...

@@ -25,7 +25,25 @@ half-open and then counts there; an outcome recorded while open before that coun
 
 from __future__ import annotations
 
-__all__ = ["BREAKER_ADMIT", "BREAKER_PEEK", "BREAKER_RECORD", "BUDGET"]
+import functools
+
+__all__ = [
+    "ACQUIRED",
+    "ACQUIRED_FREE",
+    "ACQUIRED_GATE",
+    "ACQUIRED_OPEN",
+    "ACQUIRED_TOKENS",
+    "BREAKER_ADMIT",
+    "BREAKER_PEEK",
+    "BREAKER_RECORD",
+    "BUDGET",
+    "STATE_TTL_MS",
+    "WAIT_GATE",
+    "WAIT_HOLD",
+    "WAIT_REQUESTS",
+    "WAIT_TOKENS",
+    "limiter_scripts",
+]
 
 # Shared prologue: `now` in server milliseconds.
 _NOW_MS = """
@@ -202,3 +220,225 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {took, tostring(balance)}
 """
+
+
+# -- rate limits ---------------------------------------------------------------------------
+#
+# Layout per limiter key (``<h>`` a hash of the key, never the key itself), one hash tag:
+#
+# * ``<prefix>:ratelimit:{<h>}``, a hash: ``lr`` / ``lt`` the requests / tokens per minute
+#   learned from headers, ``n`` set when an answer said the key has no limits, ``g`` when
+#   the first-call gate times out (server ms), ``h`` when a hold ends (server ms). Expires
+#   ``meta_ttl`` after its last write (every process rewrites what it learned now and then).
+#   ``q`` (server ms, fractional): when the last refused caller's turn comes.
+# * ``<prefix>:ratelimit:requests:{<h>}`` and ``<prefix>:ratelimit:tokens:{<h>}``: the GCRA
+#   state, pyrate-limiter's own layout (a hash, ``tat1`` the theoretical arrival time in
+#   microseconds), stepped by pyrate-limiter's own Lua (``GCRA.redis_script()``), which
+#   runs here as a function so that the hold, the gate, both rates and the give-back of a
+#   request unit take one round trip (pyrate's ``RedisStateStore.check`` is one script per
+#   key and weight). Expires once its bucket has been full for ``STATE_TTL_MS``.
+#
+# Times are the server's (``TIME``) unless a caller passes ``now`` (tests, on a virtual
+# clock). Rates: ``emission = ceil(60,000,000 / limit)`` microseconds (pyrate's formula for
+# ``Rate(limit, 60_000)``) and ``burst = max(1, floor(limit * burst_seconds / 60))``, the same
+# as :func:`~resilient_responses._ratelimit.burst_for`.
+
+#: A rate's state outlives the moment its bucket is full again by this (milliseconds).
+STATE_TTL_MS = 600_000
+
+_LIMITER_PRELUDE = """
+local now_ms
+if ARGV[1] ~= '' then
+  now_ms = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local now_us = now_ms * 1000
+local STATE_TTL_MS = STATE_TTL
+
+local function rate(limit, burst_seconds)
+  return math.ceil(60000000 / limit), math.max(1, math.floor(limit * burst_seconds / 60))
+end
+
+local function put(key, tat)
+  redis.call('HSET', key, 'tat1', string.format('%.0f', tat))
+  local live = math.ceil(math.max(0, tat - now_us) / 1000)
+  redis.call('PEXPIRE', key, live + STATE_TTL_MS)
+end
+
+-- GCRA's max(tat, now) + units * emission, outside admission (charges, refunds).
+local function shift(key, units, emission)
+  local tat = tonumber(redis.call('HGET', key, 'tat1')) or now_us
+  if tat < now_us then tat = now_us end
+  put(key, tat + units * emission)
+end
+
+-- No burst left: the next admission waits one emission interval.
+local function empty(key, emission, burst)
+  local floor = now_us + burst * emission
+  local tat = tonumber(redis.call('HGET', key, 'tat1'))
+  if tat == nil or tat < floor then put(key, floor) end
+end
+""".replace("STATE_TTL\n", f"{STATE_TTL_MS}\n")
+
+
+def _pyrate_step() -> str:
+    # pyrate-limiter's GCRA script, verbatim, as a Lua function: KEYS and ARGV become its
+    # parameters (Lua resolves them to the innermost scope), its returns return from it.
+    from pyrate_limiter import GCRA
+
+    lua = GCRA().redis_script()
+    if lua is None:  # pragma: no cover - GCRA has had a script since pyrate-limiter 4.0
+        raise RuntimeError("pyrate-limiter's GCRA has no Redis script")
+    return f"local function pyrate_gcra(KEYS, ARGV)\n{lua}\nend\n"
+
+
+#: Reply codes of :data:`LIMITER_ACQUIRE` (the second element).
+ACQUIRED_OPEN = 0  # admitted: the gate timed out without an answer, the key is open
+ACQUIRED_FREE = 1  # admitted: the key has no limits (cache it)
+ACQUIRED_GATE = 2  # admitted alone: the caller holds the first-call gate
+WAIT_GATE = 3  # wait: another caller holds the gate
+WAIT_HOLD = 4  # wait: the key is held (capacity used up, or a 429)
+WAIT_REQUESTS = 5  # wait: requests per minute
+WAIT_TOKENS = 6  # wait: tokens per minute
+ACQUIRED = 7  # admitted; the key has no token limit
+ACQUIRED_TOKENS = 8  # admitted; the key has a token limit (reconcile it)
+
+_ACQUIRE_BODY = """
+-- A fresh rate admits this arrival at once and leaves its bucket empty.
+local function step(key, weight, emission, burst)
+  local tat = tonumber(redis.call('HGET', key, 'tat1'))
+  if tat == nil then
+    tat = now_us + math.max(0, burst - weight) * emission
+    put(key, tat)
+  end
+  if tat < now_us then tat = now_us end
+  local ttl = math.ceil((tat - now_us + weight * emission) / 1000) + STATE_TTL_MS
+  return pyrate_gcra({key}, {now_ms, weight, ttl, 1, emission, burst})
+end
+
+local m = redis.call('HMGET', KEYS[1], 'h', 'lr', 'lt', 'n', 'g', 'q')
+local rpm = tonumber(ARGV[3])
+if rpm == 0 then rpm = tonumber(m[2]) or 0 end
+local tpm = tonumber(ARGV[4])
+if tpm == 0 then tpm = tonumber(m[3]) or 0 end
+local bs = tonumber(ARGV[5])
+local weight = tonumber(ARGV[2])
+local re, rb, te, tb = 0, 0, 0, 0
+if rpm > 0 then re, rb = rate(rpm, bs) end
+if tpm > 0 then te, tb = rate(tpm, bs) end
+
+-- A refused caller's wait: behind the last caller lined up, by this request's worth of
+-- capacity at the tighter rate (GCRA's spacing once the bucket is empty), at most `ahead`
+-- ms ahead.
+local function line_up(wait_ms, code)
+  local at = now_ms + wait_ms
+  local queue = tonumber(m[6])
+  if queue then
+    local cost = re
+    if weight > 0 and te * weight > cost then cost = te * weight end
+    local turn = queue + cost / 1000
+    if turn > at then
+      local ahead = tonumber(ARGV[10])
+      if turn - now_ms > ahead then return {math.ceil(math.max(wait_ms, ahead)), code} end
+      at = turn
+    end
+  end
+  redis.call('HSET', KEYS[1], 'q', string.format('%.3f', at))
+  redis.call('PEXPIRE', KEYS[1], ARGV[9])
+  return {math.ceil(at - now_ms), code}
+end
+
+local hold = tonumber(m[1])
+if hold and hold > now_ms then return line_up(hold - now_ms, 4) end
+if rpm == 0 and tpm == 0 then
+  if m[4] or ARGV[6] ~= '1' then return {0, 1} end
+  local gate = tonumber(m[5])
+  if gate == nil then
+    redis.call('HSET', KEYS[1], 'g', now_ms + tonumber(ARGV[7]))
+    redis.call('PEXPIRE', KEYS[1], ARGV[9])
+    return {0, 2}
+  end
+  if now_ms < gate then return {math.min(tonumber(ARGV[8]), gate - now_ms), 3} end
+  return {0, 0}
+end
+if rpm > 0 then
+  local r = step(KEYS[2], 1, re, rb)
+  if r[1] >= 0 then return line_up(r[2], 5) end
+end
+if tpm > 0 and weight > 0 then
+  local w = math.min(weight, tb)
+  local r = step(KEYS[3], w, te, tb)
+  if r[1] >= 0 then
+    if rpm > 0 then shift(KEYS[2], -1, re) end
+    return line_up(r[2], 6)
+  end
+  if weight > w then shift(KEYS[3], weight - w, te) end
+end
+if tpm > 0 then return {0, 8} end
+return {0, 7}
+"""
+
+_OBSERVE_BODY = """
+local m = redis.call('HMGET', KEYS[1], 'lr', 'lt', 'h')
+local bs = tonumber(ARGV[6])
+local lr, lt = tonumber(ARGV[2]), tonumber(ARGV[3])
+if lr > 0 and tonumber(m[1]) ~= lr then
+  redis.call('HSET', KEYS[1], 'lr', lr)
+  if m[1] == false then empty(KEYS[2], rate(lr, bs)) end
+end
+if lt > 0 and tonumber(m[2]) ~= lt then
+  redis.call('HSET', KEYS[1], 'lt', lt)
+  if m[2] == false then empty(KEYS[3], rate(lt, bs)) end
+end
+if lr > 0 or lt > 0 then
+  redis.call('HDEL', KEYS[1], 'n', 'g')
+elseif ARGV[5] == '1' then
+  if m[1] == false and m[2] == false then redis.call('HSET', KEYS[1], 'n', 1) end
+  redis.call('HDEL', KEYS[1], 'g')
+else
+  redis.call('HDEL', KEYS[1], 'g')
+end
+local hold = tonumber(ARGV[4])
+if hold > 0 then
+  local ends = now_ms + hold
+  if (tonumber(m[3]) or 0) < ends then redis.call('HSET', KEYS[1], 'h', ends) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+return 1
+"""
+
+_RECONCILE_BODY = """
+local tpm = tonumber(ARGV[3])
+if tpm == 0 then tpm = tonumber(redis.call('HGET', KEYS[1], 'lt')) or 0 end
+if tpm == 0 then return 0 end
+local te = rate(tpm, tonumber(ARGV[4]))
+shift(KEYS[2], tonumber(ARGV[2]), te)
+return 1
+"""
+
+
+@functools.cache
+def limiter_scripts() -> tuple[str, str, str]:
+    """The rate limiter's scripts ``(acquire, observe, reconcile)``, built on first use
+    (pyrate-limiter is imported then, not with the package).
+
+    * acquire. KEYS: meta, requests state, tokens state. ARGV: now_ms (``''``: server
+      time), tokens, requests_per_minute configured (0: none), tokens_per_minute
+      configured (0: none), burst_seconds, gated (``1``: unknown keys send their first
+      call alone), gate_ms, poll_ms, meta_ttl_ms, queue_ahead_ms. Returns
+      ``{wait_ms, code}`` (codes above; ``wait_ms`` 0 when admitted). A refused caller is
+      lined up behind the others (meta field ``q``: the last one's turn).
+    * observe. KEYS: the same. ARGV: now_ms, learned requests_per_minute (0: none),
+      learned tokens_per_minute (0: none), hold_ms, no_limits (``1``: an answer without
+      x-ratelimit headers), burst_seconds, meta_ttl_ms. Releases the gate.
+    * reconcile. KEYS: meta, tokens state. ARGV: now_ms, tokens to charge (negative:
+      give back), tokens_per_minute configured (0: use the learned one), burst_seconds.
+    """
+    head = _LIMITER_PRELUDE
+    return (
+        head + _pyrate_step() + _ACQUIRE_BODY,
+        head + _OBSERVE_BODY,
+        head + _RECONCILE_BODY,
+    )

@@ -1,4 +1,5 @@
-"""The fleet store: breakers and the retry budget shared by every process, on Redis.
+"""The fleet store: breakers, the retry budget and rate limits shared by every process, on
+Redis.
 
 Every transition is one Lua script (:mod:`._redis_scripts`) run by SHA, timed by the
 server's clock, so a fleet of processes behaves like one careful client: ``fail_max``
@@ -8,10 +9,11 @@ prober that crashed cannot wedge the circuit), and the process whose script made
 transition is the one that reports it.
 
 When Redis does not answer within ``timeout`` (``on_error="local"``, the default), each
-backend carries on with in-process state (pybreaker's breakers, the local budget, the same
-as :class:`~resilient_responses.MemoryStore`), says so through a ``StoreUnavailable`` event
-at most once a minute, and asks Redis again after ``reconnect_after`` seconds, instead of
-paying the timeout on every call. A call never fails because Redis is down.
+backend carries on with in-process state (pybreaker's breakers, the local budget, local
+pacing: the same as :class:`~resilient_responses.MemoryStore`), says so through a
+``StoreUnavailable`` event at most once a minute, and asks Redis again after
+``reconnect_after`` seconds, instead of paying the timeout on every call. A call never
+fails because Redis is down.
 """
 
 from __future__ import annotations
@@ -37,7 +39,33 @@ from ._backends import Admission, BreakerState, Emit, StateListener
 from ._breaker import BreakerConfig, MemoryBreakers
 from ._budget import RetryBudget, RetryBudgetState
 from ._checks import check_seconds as _check_seconds
-from ._redis_scripts import BREAKER_ADMIT, BREAKER_PEEK, BREAKER_RECORD, BUDGET
+from ._ratelimit import (
+    GATE_POLL,
+    GATE_SECONDS,
+    LIMIT_REQUESTS,
+    LIMIT_TOKENS,
+    QUEUE_AHEAD,
+    MemoryLimiter,
+    RateLimit,
+    hold_seconds,
+    jittered,
+    read_headers,
+    reconcile_delta,
+)
+from ._ratelimit import _normalized as _normalized_headers
+from ._redis_scripts import (
+    ACQUIRED_FREE,
+    ACQUIRED_GATE,
+    ACQUIRED_OPEN,
+    ACQUIRED_TOKENS,
+    BREAKER_ADMIT,
+    BREAKER_PEEK,
+    BREAKER_RECORD,
+    BUDGET,
+    WAIT_GATE,
+    WAIT_TOKENS,
+    limiter_scripts,
+)
 from .events import StoreUnavailable
 from .exceptions import CircuitOpenError
 
@@ -46,9 +74,9 @@ if TYPE_CHECKING:
     import redis.asyncio
     from redis.commands.core import AsyncScript, Script
 
-    from ._backends import BreakerBackend, BudgetBackend, Store
+    from ._backends import BreakerBackend, BudgetBackend, LimiterBackend, Store
 
-__all__ = ["RedisBreakers", "RedisBudget", "RedisStore"]
+__all__ = ["RedisBreakers", "RedisBudget", "RedisLimiter", "RedisStore"]
 
 OnError = Literal["local", "raise"]
 
@@ -64,6 +92,14 @@ ANNOUNCE_EVERY: Final = 60.0
 #: A process sends its calls' budget deposits at most this often (seconds); a retry sends
 #: the ones held back with its withdrawal, so this process never misses its own deposits.
 FLUSH_EVERY: Final = 0.1
+#: A rate-limit key with no limits is taken on trust for this long (seconds) before a
+#: process asks Redis again: no round trip per call on a server that sends no limits.
+FREE_FOR: Final = 5.0
+#: A process rewrites the limits it learned at most this often (seconds), keeping the
+#: fleet's copy alive; in between, an answer that says nothing new costs no round trip.
+RELEARN_EVERY: Final = 30.0
+#: What the fleet learned of a key outlives its last write by this much (milliseconds).
+LIMITS_TTL_MS: Final = 3_600_000
 
 ScriptT = TypeVar("ScriptT")
 LocalT = TypeVar("LocalT")
@@ -121,14 +157,21 @@ class _Scripts(Generic[ScriptT]):
     record: ScriptT
     peek: ScriptT
     budget: ScriptT
+    acquire: ScriptT
+    observe: ScriptT
+    reconcile: ScriptT
 
 
 def _register(client: Any) -> _Scripts[Any]:
+    acquire, observe, reconcile = limiter_scripts()
     return _Scripts(
         admit=client.register_script(BREAKER_ADMIT),
         record=client.register_script(BREAKER_RECORD),
         peek=client.register_script(BREAKER_PEEK),
         budget=client.register_script(BUDGET),
+        acquire=client.register_script(acquire),
+        observe=client.register_script(observe),
+        reconcile=client.register_script(reconcile),
     )
 
 
@@ -667,9 +710,252 @@ class RedisBudget(_FleetBackend[RetryBudgetState]):
         return max(0.0, float(_text(reply[1])))
 
 
+class RedisLimiter(_FleetBackend[MemoryLimiter]):
+    """The fleet :class:`~resilient_responses._backends.LimiterBackend`: one GCRA state per
+    key and rate in Redis (pyrate-limiter's layout and Lua step), learned limits, holds and
+    the first-call gate shared by every process with the same prefix; falls back to an
+    in-process :class:`~resilient_responses._ratelimit.MemoryLimiter`.
+
+    Round trips: one per :meth:`acquire` on a key with limits (none on a key known to have
+    none); :meth:`observe` only when the answer says something the fleet does not know yet
+    (a new limit, used-up capacity, a 429, the end of this process's first call);
+    :meth:`reconcile` only when the key has a token limit and a response used more than
+    its estimate.
+    """
+
+    __slots__ = (
+        "_acquire_tail",
+        "_config",
+        "_free",
+        "_gates",
+        "_keys",
+        "_learned",
+        "_now",
+        "_token_limited",
+        "_typical",
+    )
+
+    def __init__(
+        self,
+        shared: _Shared,
+        config: RateLimit,
+        clock: Callable[[], float],
+        emit: Emit,
+        *,
+        server_time: bool = True,
+    ) -> None:
+        super().__init__(shared, emit, lambda: MemoryLimiter(config, clock))
+        self._config = config
+        # Server time, so every host agrees; tests pass server_time=False to drive the
+        # fleet's state with *clock* (virtual time, whole milliseconds).
+        self._now: Callable[[], str] = (
+            (lambda: "") if server_time else (lambda: str(math.floor(clock() * 1000 + 1e-6)))
+        )
+        self._acquire_tail = (
+            _num(config.requests_per_minute),
+            _num(config.tokens_per_minute),
+            repr(config.burst_seconds),
+            "1" if config.gated else "0",
+            str(round(GATE_SECONDS * 1000)),
+            str(round(GATE_POLL * 1000)),
+            str(LIMITS_TTL_MS),
+            str(round(QUEUE_AHEAD * 1000)),
+        )
+        self._keys: dict[str, tuple[str, str, str]] = {}
+        self._free: dict[str, float] = {}  # key -> monotonic time the trust ends
+        self._gates: set[str] = set()  # keys whose first call this process sent
+        self._learned: dict[str, tuple[int, int, float]] = {}  # key -> (lr, lt, written at)
+        self._token_limited: dict[str, bool] = {}
+        self._typical: dict[str, float] = {}
+
+    def _redis_keys(self, key: str) -> tuple[str, str, str]:
+        keys = self._keys.get(key)
+        if keys is None:
+            tag = _digest(key)
+            base = f"{self._shared.prefix}:ratelimit"
+            keys = (f"{base}:{{{tag}}}", f"{base}:requests:{{{tag}}}", f"{base}:tokens:{{{tag}}}")
+            self._keys[key] = keys
+        return keys
+
+    # -- acquire ------------------------------------------------------------------------
+
+    def _acquire_fn(self, key: str, tokens: int) -> Callable[[Any, Any], Any]:
+        keys = self._redis_keys(key)
+        args = (self._now(), str(max(0, tokens)), *self._acquire_tail)
+        return lambda client, scripts: scripts.acquire(keys, args, client=client)
+
+    def _acquired(self, key: str, tokens: int, reply: Any) -> float:
+        wait_ms, code = int(reply[0]), int(reply[1])
+        if code == ACQUIRED_FREE:
+            self._free[key] = time.monotonic() + FREE_FOR
+        elif code == ACQUIRED_GATE:
+            self._gates.add(key)
+        elif code in (ACQUIRED_OPEN, WAIT_GATE):
+            self._learned.pop(key, None)  # the fleet knows nothing of it (anymore)
+        elif code in (ACQUIRED_TOKENS, WAIT_TOKENS):
+            self._token_limited[key] = True
+        if wait_ms > 0:
+            return jittered(wait_ms / 1000)
+        if tokens > 0:
+            typical = self._typical.get(key)
+            self._typical[key] = tokens if typical is None else typical + 0.2 * (tokens - typical)
+        return 0.0
+
+    def _free_now(self, key: str) -> bool:
+        until = self._free.get(key)
+        return until is not None and until > time.monotonic()
+
+    def acquire(self, key: str, tokens: int) -> float:
+        """Take one request and *tokens* tokens of *key*'s capacity, fleet-wide (one round
+        trip; none on a key known to have no limits): 0.0, or the seconds to wait."""
+        if self._free_now(key):
+            return 0.0
+        reply = self._call("acquire", self._acquire_fn(key, tokens))
+        if reply is _LOCAL:
+            return self._local.acquire(key, tokens)
+        return self._acquired(key, tokens, reply)
+
+    async def aacquire(self, key: str, tokens: int) -> float:
+        """The async form of :meth:`acquire`."""
+        if self._free_now(key):
+            return 0.0
+        reply = await self._acall("acquire", self._acquire_fn(key, tokens))
+        if reply is _LOCAL:
+            return self._local.acquire(key, tokens)
+        return self._acquired(key, tokens, reply)
+
+    # -- observe ------------------------------------------------------------------------
+
+    def _observe_fn(
+        self, key: str, headers: Mapping[str, str], status: int | None
+    ) -> tuple[Callable[[Any, Any], Any], tuple[int, int], bool] | None:
+        """The script call this answer needs, the limits it writes and whether it holds
+        the key; ``None``: nothing the fleet does not know."""
+        config = self._config
+        if headers.get(LIMIT_REQUESTS) is None and headers.get(LIMIT_TOKENS) is None:
+            reading = read_headers(headers, status) if status == 429 else None
+            hold = reading.retry_after if reading is not None else None
+            no_limits = config.gated and status is not None and 200 <= status < 300
+            if not hold and key not in self._gates and (not no_limits or self._free_now(key)):
+                return None
+            learned = (0, 0)
+        else:
+            reading = read_headers(headers, status)
+            learned = (
+                reading.limit_requests or 0 if config.requests_per_minute is None else 0,
+                reading.limit_tokens or 0 if config.tokens_per_minute is None else 0,
+            )
+            hold = hold_seconds(reading, status, self._typical.get(key, 0.0))
+            written = self._learned.get(key)
+            current = (
+                written is not None
+                and written[:2] == learned
+                and time.monotonic() - written[2] < RELEARN_EVERY
+            )
+            if hold <= 0 and current and key not in self._gates:
+                return None
+            no_limits = False
+        keys = self._redis_keys(key)
+        args = (
+            self._now(),
+            str(learned[0]),
+            str(learned[1]),
+            str(math.ceil((hold or 0.0) * 1000)),
+            "1" if no_limits else "0",
+            repr(config.burst_seconds),
+            str(LIMITS_TTL_MS),
+        )
+
+        def fn(client: Any, scripts: Any) -> Any:
+            return scripts.observe(keys, args, client=client)
+
+        return fn, learned, bool(hold and hold > 0)
+
+    def _observed(self, key: str, learned: tuple[int, int], held: bool) -> None:
+        self._gates.discard(key)
+        if learned != (0, 0):
+            self._learned[key] = (*learned, time.monotonic())
+        if held or learned != (0, 0):
+            self._free.pop(key, None)  # no longer free of limits, or held: ask Redis
+
+    def observe(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
+        """Learn from one answer (see :meth:`MemoryLimiter.observe`); a round trip only
+        when it tells the fleet something new."""
+        if not self._config.from_headers:
+            return
+        headers = _normalized_headers(headers)
+        planned = self._observe_fn(key, headers, status)
+        if planned is None:
+            if self._degraded:
+                self._local.observe(key, headers, status)
+            return
+        fn, learned, held = planned
+        if self._call("observe", fn) is _LOCAL:
+            self._local.observe(key, headers, status)
+            return
+        self._observed(key, learned, held)
+
+    async def aobserve(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
+        """The async form of :meth:`observe`."""
+        if not self._config.from_headers:
+            return
+        headers = _normalized_headers(headers)
+        planned = self._observe_fn(key, headers, status)
+        if planned is None:
+            if self._degraded:
+                self._local.observe(key, headers, status)
+            return
+        fn, learned, held = planned
+        if await self._acall("observe", fn) is _LOCAL:
+            self._local.observe(key, headers, status)
+            return
+        self._observed(key, learned, held)
+
+    # -- reconcile ----------------------------------------------------------------------
+
+    def _reconcile_fn(self, key: str, estimated: int, actual: int) -> Any:
+        delta = reconcile_delta(estimated, actual)
+        if not delta or not self._token_limited.get(key):
+            return None
+        meta, _, tokens = self._redis_keys(key)
+        args = (
+            self._now(),
+            str(delta),
+            _num(self._config.tokens_per_minute),
+            repr(self._config.burst_seconds),
+        )
+        return lambda client, scripts: scripts.reconcile((meta, tokens), args, client=client)
+
+    def reconcile(self, key: str, estimated: int, actual: int) -> None:
+        """Charge the tokens a response used beyond its estimate (a round trip only on a
+        key with a token limit, and only when there is an excess)."""
+        fn = self._reconcile_fn(key, estimated, actual)
+        if fn is None:
+            if self._degraded:
+                self._local.reconcile(key, estimated, actual)
+            return
+        if self._call("reconcile", fn) is _LOCAL:
+            self._local.reconcile(key, estimated, actual)
+
+    async def areconcile(self, key: str, estimated: int, actual: int) -> None:
+        """The async form of :meth:`reconcile`."""
+        fn = self._reconcile_fn(key, estimated, actual)
+        if fn is None:
+            if self._degraded:
+                self._local.reconcile(key, estimated, actual)
+            return
+        if await self._acall("reconcile", fn) is _LOCAL:
+            self._local.reconcile(key, estimated, actual)
+
+
+def _num(value: float | None) -> str:
+    """A configured limit as a script argument (``0``: not configured)."""
+    return "0" if value is None else repr(value)
+
+
 class RedisStore:
-    """Breakers and the retry budget in Redis, shared by every process using the same
-    *prefix*: ``Resilience(store=RedisStore.from_url("redis://localhost:6379/0"))``.
+    """Breakers, the retry budget and rate limits in Redis, shared by every process using
+    the same *prefix*: ``Resilience(store=RedisStore.from_url("redis://localhost:6379/0"))``.
 
     Args:
         client: a ``redis.Redis`` (sync) for the sync paths, and for async ones when no
@@ -692,9 +978,11 @@ class RedisStore:
             asking Redis again.
 
     Keys (each with a TTL): ``<prefix>:breaker:{<sha256 of the key>}`` (a hash),
-    ``<prefix>:probes:{<same>}`` (probe leases) and ``<prefix>:budget:{<config>}``. A
-    breaker key is hashed, so a base URL in it (and any credential in the URL) never
-    reaches Redis. ``BreakerConfig(storage=...)`` (pybreaker storages) is for
+    ``<prefix>:probes:{<same>}`` (probe leases), ``<prefix>:budget:{<config>}``, and per
+    rate-limit key ``<prefix>:ratelimit:{<sha256>}`` (learned limits, holds, the
+    first-call gate) with ``<prefix>:ratelimit:requests:{<same>}`` and ``...:tokens:...``
+    (GCRA state). Keys are hashed, so a base URL in them (and any credential in the URL)
+    never reaches Redis. ``BreakerConfig(storage=...)`` (pybreaker storages) is for
     :class:`~resilient_responses.MemoryStore`: a ``RedisStore`` rejects it.
 
     >>> from resilient_responses import RedisStore, Resilience
@@ -850,6 +1138,14 @@ class RedisStore:
         local fallback: the fleet's buckets follow the server's clock)."""
         return RedisBudget(self._shared, config, clock, emit)
 
+    def limiter_backend(
+        self, config: RateLimit, clock: Callable[[], float], emit: Emit
+    ) -> RedisLimiter:
+        """The pacing of one ``Resilience``, shared by every process whose store has the
+        same prefix, by key (*clock* only serves the local fallback: the fleet's rates
+        follow the server's clock)."""
+        return RedisLimiter(self._shared, config, clock, emit)
+
     def close(self) -> None:
         """Close the clients this store built (:meth:`from_url`); passed ones stay open."""
         self._shared.conn.close(owned=self._owned)
@@ -862,7 +1158,7 @@ class RedisStore:
 if TYPE_CHECKING:
 
     def _conforms(
-        store: RedisStore, breakers: RedisBreakers, budget: RedisBudget
-    ) -> tuple[Store, BreakerBackend, BudgetBackend]:
+        store: RedisStore, breakers: RedisBreakers, budget: RedisBudget, limiter: RedisLimiter
+    ) -> tuple[Store, BreakerBackend, BudgetBackend, LimiterBackend]:
         # mypy checks here that the fleet store keeps the engine's protocols.
-        return store, breakers, budget
+        return store, breakers, budget, limiter

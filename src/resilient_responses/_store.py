@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._backends import BreakerBackend, BudgetBackend, Emit, StateListener
+from ._backends import BreakerBackend, BudgetBackend, Emit, LimiterBackend, StateListener
 from ._breaker import BreakerConfig, MemoryBreakers
 from ._budget import RetryBudget, RetryBudgetState
+from ._ratelimit import MemoryLimiter, RateLimit
 
 __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """Live state in this process only: pybreaker's state machine per key, a local budget.
+    """Live state in this process only: pybreaker's state machine per key, a local budget,
+    local pacing (pyrate-limiter's GCRA per key).
 
-    The default. Every ``Resilience`` it serves gets its own breakers and budget (two
-    ``Resilience`` objects never share a breaker through a ``MemoryStore``).
+    The default. Every ``Resilience`` it serves gets its own breakers, budget and pacing
+    (two ``Resilience`` objects never share a breaker or a rate limit through a
+    ``MemoryStore``).
 
     >>> from resilient_responses import Resilience
     >>> Resilience(store=MemoryStore()).stats().total.calls
@@ -41,3 +44,8 @@ class MemoryStore:
         self, config: RetryBudget, clock: Callable[[], float], emit: Emit
     ) -> BudgetBackend:
         return RetryBudgetState(config, clock)
+
+    def limiter_backend(
+        self, config: RateLimit, clock: Callable[[], float], emit: Emit
+    ) -> LimiterBackend:
+        return MemoryLimiter(config, clock)

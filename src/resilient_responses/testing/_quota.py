@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from resilient_responses._tokens import estimate_tokens
+
 __all__ = [
     "Admission",
     "Quota",
@@ -36,34 +38,6 @@ def _limit(name: str, value: object) -> int | None:
     if value <= 0:
         raise ValueError(f"{name} must be an int > 0 or None, got {value!r}")
     return value
-
-
-def _strings_length(value: object) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_strings_length(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_strings_length(v) for v in value)
-    return 0
-
-
-def estimate_tokens(body: object) -> int:
-    """A request's token cost as the API estimates it before running it.
-
-    The characters of every string in ``input`` (a plain string, or the string values of
-    its items), divided by 4 and rounded up, plus ``max_output_tokens`` when given.
-
-    >>> estimate_tokens({"input": "hello world", "max_output_tokens": 100})
-    103
-    """
-    if not isinstance(body, dict):
-        return 0
-    tokens = math.ceil(_strings_length(body.get("input")) / 4)
-    max_output = body.get("max_output_tokens")
-    if isinstance(max_output, int) and not isinstance(max_output, bool) and max_output > 0:
-        tokens += max_output
-    return tokens
 
 
 def go_duration(seconds: float) -> str:
@@ -102,8 +76,9 @@ class Quota:
     debt), so any request within the per-minute limit can pass.
 
     What counts: ``POST /responses`` and ``POST /responses/compact``, one request and
-    :func:`estimate_tokens` tokens each (input characters / 4, rounded up, plus
-    ``max_output_tokens``); other endpoints only report the quota. A request over the quota
+    :func:`estimate_tokens` tokens each (the characters of ``input`` and ``instructions``
+    / 4, rounded up, plus ``max_output_tokens``: the same function the client's
+    ``RateLimit`` paces with); other endpoints only report the quota. A request over the quota
     is answered ``429`` with code ``rate_limit_exceeded``, type ``requests`` or ``tokens``,
     and ``retry-after`` (seconds) / ``retry-after-ms``; it consumes nothing. A request whose
     tokens exceed ``tokens_per_minute`` can never pass: ``429`` "Request too large", without

@@ -1,0 +1,205 @@
+"""Learning from the headers, in process and on Redis: the first call of an unknown key goes
+alone, a learned limit starts with an empty burst, a configured one wins, used-up capacity
+and 429s hold every caller, a server without limits costs nothing."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from resilient_responses import RateLimit
+from resilient_responses._ratelimit import GATE_POLL, GATE_SECONDS, JITTER, MemoryLimiter
+from resilient_responses.testing import VirtualClock
+
+from ._support import KEY, limits
+from .conftest import Make
+
+SLACK = JITTER + 0.002  # jitter, and Redis's whole milliseconds
+
+
+def test_the_first_call_of_an_unknown_key_goes_alone_until_its_answer(
+    make: Make, clock: VirtualClock
+) -> None:
+    limiter = make(RateLimit())
+    assert limiter.acquire(KEY, 10) == 0.0  # the first caller goes
+    waits = [limiter.acquire(KEY, 10) for _ in range(5)]  # the others wait for its answer
+    assert all(0 < w <= GATE_POLL + SLACK for w in waits)
+    limiter.observe(KEY, limits((1200, 1199, "50ms")), 200)
+    # Learned: 1,200 a minute, one every 50 ms, starting from an empty burst.
+    wait = limiter.acquire(KEY, 10)
+    assert 0.05 - 0.001 <= wait <= 0.05 + SLACK
+    clock.sleep(wait)
+    assert limiter.acquire(KEY, 10) == 0.0
+
+
+def test_a_failed_first_call_lets_the_next_caller_go_alone(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    assert limiter.acquire(KEY, 0) == 0.0
+    assert limiter.acquire(KEY, 0) > 0
+    limiter.observe(KEY, {}, None)  # no answer (a connection error)
+    assert limiter.acquire(KEY, 0) == 0.0  # the next one goes, alone
+    assert limiter.acquire(KEY, 0) > 0
+
+
+def test_an_error_without_limits_releases_the_gate_but_teaches_nothing(
+    make: Make, clock: VirtualClock
+) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {"content-type": "application/json"}, 503)
+    assert limiter.acquire(KEY, 0) == 0.0  # alone again
+    assert limiter.acquire(KEY, 0) > 0  # still gated: a 503 says nothing about limits
+
+
+def test_a_gate_whose_answer_never_comes_opens_the_key(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    clock.sleep(GATE_SECONDS + 0.01)  # a slow model: no answer in time
+    assert [limiter.acquire(KEY, 0) for _ in range(5)] == [0.0] * 5
+
+
+def test_an_answer_without_limits_frees_the_key(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {"x-request-id": "req_1"}, 200)
+    assert [limiter.acquire(KEY, 100) for _ in range(100)] == [0.0] * 100
+    # Limits appearing later are learned.
+    limiter.observe(KEY, limits((60, 59, "1s")), 200)
+    assert limiter.acquire(KEY, 0) > 0
+
+
+def test_every_key_is_gated_on_its_own(make: Make) -> None:
+    limiter = make(RateLimit())
+    assert limiter.acquire(KEY, 0) == 0.0
+    assert limiter.acquire("https://api.openai.com/v1|gpt-5", 0) == 0.0
+
+
+def test_a_configured_limit_wins_over_the_header(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=60))
+    assert limiter.acquire(KEY, 0) == 0.0  # configured: no gate
+    limiter.observe(KEY, limits((6000, 5999, "10ms")), 200)
+    assert limiter.acquire(KEY, 0) >= 1.0 - 0.001  # still one a second
+
+
+def test_a_limit_not_configured_is_learned(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=6000))
+    assert limiter.acquire(KEY, 500) == 0.0
+    limiter.observe(KEY, limits((6000, 5999, "10ms"), (60_000, 59_500, "500ms")), 200)
+    clock.sleep(0.02)
+    wait = limiter.acquire(KEY, 500)  # tokens learned, empty: 500 tokens take 0.5 s
+    assert 0.48 - 0.001 <= wait <= 0.48 + SLACK
+
+
+def test_a_changed_limit_keeps_what_was_sent(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, limits((600, 599, "100ms")), 200)
+    clock.sleep(0.1)
+    assert limiter.acquire(KEY, 0) == 0.0
+    limiter.observe(KEY, limits((60, 50, "10s")), 200)  # the tier dropped to 60 a minute
+    assert limiter.acquire(KEY, 0) >= 0.9
+
+
+def test_no_request_left_holds_every_caller(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=60_000))
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, limits((1200, 0, "30s")), 200)  # another client spent our quota
+    wait = limiter.acquire(KEY, 0)
+    assert 0.05 - 0.001 <= wait <= 0.05 + SLACK  # until one request is back
+    clock.sleep(wait)
+    assert limiter.acquire(KEY, 0) == 0.0
+
+
+def test_fewer_tokens_left_than_a_typical_request_holds(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=60_000, tokens_per_minute=6_000_000))
+    assert limiter.acquire(KEY, 2000) == 0.0  # typical: 2,000 tokens
+    limiter.observe(KEY, limits(None, (60_000, 500, "59s")), 200)
+    wait = limiter.acquire(KEY, 10)
+    assert 1.5 - 0.001 <= wait <= 1.5 + SLACK  # 1,500 short at 1,000 a second
+
+
+def test_a_429_holds_every_caller_for_its_retry_after(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=60_000))
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, limits((60_000, 10, "1ms"), **{"retry-after-ms": "1500"}), 429)
+    waits = [limiter.acquire(KEY, 0) for _ in range(3)]
+    assert 1.5 - 0.001 <= waits[0] <= 1.5 + SLACK
+    assert all(w >= 1.5 - 0.001 for w in waits)
+    clock.sleep(1.6)
+    assert limiter.acquire(KEY, 0) == 0.0
+
+
+def test_a_429_holds_a_key_without_limits_too(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {}, 200)  # free
+    assert limiter.acquire(KEY, 0) == 0.0
+    limiter.observe(KEY, {"retry-after": "2"}, 429)
+    wait = limiter.acquire(KEY, 0)
+    assert 2.0 - 0.001 <= wait <= 2.0 + SLACK
+    clock.sleep(wait)
+    assert limiter.acquire(KEY, 0) == 0.0
+
+
+def test_a_429_without_retry_after_or_limits_holds_nothing(make: Make) -> None:
+    limiter = make(RateLimit(requests_per_minute=60_000))
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {}, 429)
+    assert limiter.acquire(KEY, 0) < 0.01
+
+
+def test_without_from_headers_answers_change_nothing(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=60_000, from_headers=False))
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, limits((60, 0, "1m0s"), **{"retry-after": "30"}), 429)
+    assert limiter.acquire(KEY, 0) < 0.01
+
+
+def test_headers_of_the_sdk_and_of_a_plain_dict_alike(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, httpx2.Headers({"X-RateLimit-Limit-Requests": "60"}), 200)
+    assert limiter.acquire(KEY, 0) >= 1.0 - 0.001
+    other = make(RateLimit())
+    other.acquire("k2", 0)
+    other.observe("k2", {"X-RateLimit-Limit-Requests": "60"}, 200)
+    assert other.acquire("k2", 0) >= 1.0 - 0.001
+
+
+async def test_async_observe_learns_the_same(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    assert await limiter.aacquire(KEY, 0) == 0.0
+    assert await limiter.aacquire(KEY, 0) > 0
+    await limiter.aobserve(KEY, limits((1200, 1199, "50ms")), 200)
+    assert 0.049 <= await limiter.aacquire(KEY, 0) <= 0.05 + SLACK
+
+
+def test_a_free_key_takes_no_lock() -> None:
+    clock = VirtualClock()
+    limiter = MemoryLimiter(RateLimit(), clock)
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {}, 200)
+    limiter.acquire(KEY, 0)
+
+    class Refuse:
+        def __enter__(self) -> None:
+            raise AssertionError("took the lock")
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    limiter._lock = Refuse()  # type: ignore[assignment]
+    assert limiter.acquire(KEY, 5) == 0.0
+    limiter.observe(KEY, {"x-request-id": "r"}, 200)
+
+
+@pytest.mark.parametrize("status", [200, 429])
+def test_learned_limits_survive_a_429s_headers(
+    make: Make, clock: VirtualClock, status: int
+) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, limits((600, 0, "100ms"), **{"retry-after": "1"}), status)
+    wait = limiter.acquire(KEY, 0)
+    expected = 1.0 if status == 429 else 0.1
+    assert expected - 0.001 <= wait <= expected + SLACK
