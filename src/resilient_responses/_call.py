@@ -9,8 +9,9 @@ never sends: the retry loops (``_loop``) and the stream shells do the I/O.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ._backends import Admission
@@ -19,14 +20,21 @@ from ._classify import Failure, classify
 from ._config import get_testing
 from ._cost import usage_from
 from ._engine import Engine, start_spans
-from ._policy import Decision, Situation, decide
+from ._policy import Decision, Situation, decide, pace
 from .events import (
     CallSpan,
     CallSucceeded,
+    RateLimited,
 )
 from .exceptions import CircuitOpenError, DeadlineExceededError
 
 __all__ = ["CallState", "DeclaredFailure"]
+
+
+#: Failures of an attempt that got no answer at all.
+_UNANSWERED = frozenset({"connection", "timeout", "pool_timeout"})
+#: What a call that gave up waiting for rate-limit capacity reports as its failure.
+_NO_CAPACITY = Failure(kind="status", status=429, code="rate_limit_exceeded")
 
 
 class CallState(CallReports):
@@ -43,6 +51,8 @@ class CallState(CallReports):
         "delivered",
         "idempotency_key",
         "inspect_result",
+        "paced",
+        "tokens",
         "via_client",
     )
 
@@ -79,6 +89,24 @@ class CallState(CallReports):
         #: The breaker's state as last seen (admission, outcome): what logs report, so no
         #: log line costs a round trip to a fleet store.
         self.breaker_seen: str | None = None
+        #: Estimated tokens of the request, taken from the rate limit before each attempt.
+        self.tokens = 0
+        #: Whether attempts wait for rate-limit capacity: every drop-in client call; a
+        #: decorated function only against limits configured (it sees no headers).
+        rate_limit = engine.config.rate_limit
+        # In testing mode nothing sleeps, so nothing can be paced either (waiters would
+        # spin): pacing is tested with an injected sleep and clock instead.
+        self.paced = (
+            engine.limiter is not None
+            and not get_testing().enabled
+            and (
+                via_client
+                or (
+                    rate_limit is not None
+                    and (rate_limit.requests_per_minute or rate_limit.tokens_per_minute) is not None
+                )
+            )
+        )
         self.spans: tuple[CallSpan, ...] = (
             start_spans(engine, key, model, stream=stream, operation=operation)
             if engine.tracers
@@ -102,6 +130,11 @@ class CallState(CallReports):
         budget = self.engine.budget
         if budget is not None and self.attempts_sent == 0:
             budget.deposit()  # one per call, at its first request
+        limiter = self.engine.limiter
+        if self.paced and limiter is not None:
+            while (wait := limiter.acquire(self.key, self.tokens)) > 0:
+                self._paced(wait)
+                self.engine.sleep(wait)
         self._admitted()
 
     async def abegin(self) -> None:
@@ -116,6 +149,13 @@ class CallState(CallReports):
         budget = self.engine.budget
         if budget is not None and self.attempts_sent == 0:
             await budget.adeposit()
+        limiter = self.engine.limiter
+        if self.paced and limiter is not None:
+            while (wait := await limiter.aacquire(self.key, self.tokens)) > 0:
+                self._paced(wait)
+                await self.engine.asleep(wait)
+                # An injected sleep may not yield: let the caller we wait for run.
+                await asyncio.sleep(0)
         self._admitted()
 
     def _before_attempt(self) -> None:
@@ -176,6 +216,44 @@ class CallState(CallReports):
             self.gave_up(last, decision.reason or "breaker_open")
         raise self.last_exception from None
 
+    def _paced(self, wait: float) -> None:
+        """The rate limit asks the attempt to wait *wait* seconds: count and log it, or,
+        when the wait would pass the deadline, give up at once without sending (the
+        attempt's breaker admission is given back)."""
+        decision = pace(wait, elapsed=self.elapsed(), deadline=self.engine.config.deadline)
+        if decision.retry:
+            self.engine.stats.rate_limited(self.key, wait)
+            self.emit(
+                RateLimited(key=self.key, model=self.model, attempt=self.attempt, wait_s=wait)
+            )
+            return
+        self.decision = decision
+        admission, self._admission = self._admission, None
+        if admission is not None and self.engine.breakers is not None:
+            self.engine.breakers.release(admission)
+        self.attempt -= 1
+        error = DeadlineExceededError(
+            self.engine.config.deadline or 0.0,
+            self.engine.config.clock() - self.began,
+            waiting_for=f"rate-limit capacity of {self.key!r} (back in {wait:.3f}s)",
+        )
+        self.gave_up(_NO_CAPACITY, "rate_limited")
+        if self.last_exception is not None:
+            raise self.last_exception from None
+        raise error
+
+    def observe(self, headers: Mapping[str, str], status: int | None) -> None:
+        """An answer's headers (x-ratelimit-*, a 429's Retry-After) for the rate limit."""
+        limiter = self.engine.limiter
+        if self.paced and limiter is not None:
+            limiter.observe(self.key, headers, status)
+
+    async def aobserve(self, headers: Mapping[str, str], status: int | None) -> None:
+        """The async twin of :meth:`observe`."""
+        limiter = self.engine.limiter
+        if self.paced and limiter is not None:
+            await limiter.aobserve(self.key, headers, status)
+
     def _record(self, tripped: bool | None) -> str | None:
         admission, self._admission = self._admission, None
         breakers = self.engine.breakers
@@ -232,7 +310,10 @@ class CallState(CallReports):
         failure = self.inspect_result(result) if self.inspect_result is not None else None
         if failure is None:
             self._record(False)
-            self._success(result)
+            used = self._success(result)
+            limiter = self.engine.limiter
+            if used is not None and self.tokens and limiter is not None:
+                limiter.reconcile(self.key, self.tokens, used)
         else:
             self._declared(failure, result, self.judge(failure))
 
@@ -241,11 +322,14 @@ class CallState(CallReports):
         failure = self.inspect_result(result) if self.inspect_result is not None else None
         if failure is None:
             await self._arecord(False)
-            self._success(result)
+            used = self._success(result)
+            limiter = self.engine.limiter
+            if used is not None and self.tokens and limiter is not None:
+                await limiter.areconcile(self.key, self.tokens, used)
         else:
             self._declared(failure, result, await self.ajudge(failure))
 
-    def _success(self, result: object) -> None:
+    def _success(self, result: object) -> int | None:
         engine = self.engine
         for span in self.spans:
             span.attempt_succeeded(self.attempt)
@@ -268,6 +352,7 @@ class CallState(CallReports):
                 )
             )
         self.finish(ok=True, result=result, usage=usage)
+        return None if usage is None else usage.input_tokens + usage.output_tokens
 
     def _declared(self, failure: Failure, result: object, decision: Decision) -> None:
         if getattr(result, "usage", None) is not None:
@@ -318,6 +403,8 @@ class CallState(CallReports):
         is recovered, the breaker counts it as a success (the server was answering).
         """
         situation, decision = self._judge(failure, exc, recoverable=recoverable)
+        if failure.status is None and failure.kind in _UNANSWERED:
+            self.observe({}, None)  # no answer: the rate limit's first-call gate opens
         state = self._record(_trips(decision, progressed))
         budget = self.engine.budget
         asked = budget is not None and self._asks_budget(decision, state)
@@ -334,6 +421,8 @@ class CallState(CallReports):
     ) -> Decision:
         """The async twin of :meth:`judge`."""
         situation, decision = self._judge(failure, exc, recoverable=recoverable)
+        if failure.status is None and failure.kind in _UNANSWERED:
+            await self.aobserve({}, None)
         state = await self._arecord(_trips(decision, progressed))
         budget = self.engine.budget
         asked = self._asks_budget(decision, state)

@@ -27,9 +27,18 @@ from ._core import Resilience
 from ._fallback import acall_with_fallbacks, cache_key, cached, call_with_fallbacks, store
 from ._loop import run_async, run_sync
 from ._raw import araw_call, astream_response, raw_call, raw_mode, stream_response, strip_raw_mode
-from ._request import attempt_headers, attempt_timeout, breaker_key, truncated_body
+from ._request import (
+    attempt_headers,
+    attempt_timeout,
+    breaker_key,
+    install_answer_hooks,
+    sending,
+    sent,
+    truncated_body,
+)
 from ._stream_helper import astream_manager, stream_manager
 from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
+from ._tokens import estimate_tokens
 
 __all__ = ["AsyncResilientOpenAI", "ResilientOpenAI"]
 
@@ -44,6 +53,7 @@ def _new_call(
     client: openai.OpenAI | openai.AsyncOpenAI,
     method: Callable[..., Any],
     model: object,
+    kwargs: dict[str, Any],
 ) -> CallState:
     operation = getattr(method, "__name__", None)
     state = CallState(
@@ -55,6 +65,8 @@ def _new_call(
     )
     if operation in _GENERATING:
         state.inspect_result = classify
+        if state.paced:
+            state.tokens = estimate_tokens(kwargs)
     return state
 
 
@@ -84,7 +96,7 @@ def route_sync(
     """
     extra = kwargs.pop("extra_headers", None)
     given = kwargs.pop("timeout", openai.NOT_GIVEN)
-    state = _new_call(resilience, client, method, model)
+    state = _new_call(resilience, client, method, model, kwargs)
     if raw_mode(extra) is not None:
         result: T = raw_call(
             state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
@@ -93,12 +105,15 @@ def route_sync(
 
     def attempt(st: CallState) -> T:
         timeout = attempt_timeout(client, given, read=None, left=st.time_left())
+        token = sending(st)
         try:
             return method(
                 *args, extra_headers=attempt_headers(st, extra), timeout=timeout, **kwargs
             )
         except json.JSONDecodeError as exc:
             raise truncated_body(client) from exc
+        finally:
+            sent(token)
 
     return run_sync(state, attempt)
 
@@ -114,7 +129,7 @@ async def route_async(
     """The async twin of :func:`route_sync`."""
     extra = kwargs.pop("extra_headers", None)
     given = kwargs.pop("timeout", openai.NOT_GIVEN)
-    state = _new_call(resilience, client, method, model)
+    state = _new_call(resilience, client, method, model, kwargs)
     if raw_mode(extra) is not None:
         result: T = await araw_call(
             state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
@@ -123,12 +138,15 @@ async def route_async(
 
     async def attempt(st: CallState) -> T:
         timeout = attempt_timeout(client, given, read=None, left=st.time_left())
+        token = sending(st)
         try:
             return await method(
                 *args, extra_headers=attempt_headers(st, extra), timeout=timeout, **kwargs
             )
         except json.JSONDecodeError as exc:
             raise truncated_body(client) from exc
+        finally:
+            sent(token)
 
     return await run_async(state, attempt)
 
@@ -327,6 +345,8 @@ class ResilientOpenAI(openai.OpenAI):
             openai_kwargs["max_retries"] = 0
             super().__init__(**openai_kwargs)
             self._resilience = resilience or Resilience()
+        if self._resilience._engine.limiter is not None:
+            install_answer_hooks(self, asynchronous=False)
 
     @property
     def resilience(self) -> Resilience:
@@ -489,6 +509,8 @@ class AsyncResilientOpenAI(openai.AsyncOpenAI):
             openai_kwargs["max_retries"] = 0
             super().__init__(**openai_kwargs)
             self._resilience = resilience or Resilience()
+        if self._resilience._engine.limiter is not None:
+            install_answer_hooks(self, asynchronous=True)
 
     @property
     def resilience(self) -> Resilience:

@@ -23,6 +23,7 @@ from ._cost_budget import CostBudget
 from ._engine import Engine, EngineConfig
 from ._loop import run_async, run_sync
 from ._policy import Backoff, ErrorPolicy, PolicyTable, check_fallbacks
+from ._ratelimit import RateLimit
 from ._store import MemoryStore
 from ._stream_gen import decorate_async_generator, decorate_generator
 from ._stream_policy import StreamPolicy
@@ -39,6 +40,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _DEFAULT_BREAKER = BreakerConfig()
+_DEFAULT_RATE_LIMIT = RateLimit()
 
 
 _C = TypeVar("_C")
@@ -127,6 +129,15 @@ class Resilience:
             :class:`~resilient_responses.instrumentation.OpenTelemetryTracer`.
         sleep: replaces ``time.sleep`` / ``asyncio.sleep`` (tests).
         clock: replaces ``time.monotonic`` for deadlines and latencies (tests).
+        store: where breaker state, the retry budget and rate-limit state live:
+            :class:`MemoryStore` (default, this process) or ``RedisStore`` (the fleet).
+        cache: a :class:`ResponseCache` answering repeated requests (drop-in client only).
+        rate_limit: client-side pacing per key (:class:`RateLimit`; the default learns
+            the quota from the ``x-ratelimit-*`` headers and holds calls back only when
+            the server says capacity is used up); ``None`` turns pacing off.
+        fallbacks: ``{model: (fallback, ...)}``: where a drop-in client's call goes when
+            its model gives up on a retryable failure or its breaker is open.
+        context_fallbacks: the same, for ``context_length_exceeded`` only.
 
     >>> policy = Resilience(attempts=3, policies={429: ErrorPolicy(attempts=8)})
     >>> @policy
@@ -156,6 +167,7 @@ class Resilience:
         clock: Callable[[], float] | None = None,
         store: Store | None = None,
         cache: ResponseCache | None = None,
+        rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
         context_fallbacks: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
@@ -176,6 +188,7 @@ class Resilience:
             clock=_check_clock(clock),
             sleep=None if sleep is None else check_callable("sleep", sleep, "taking seconds"),
             cache=_instance("cache", cache, ResponseCache),
+            rate_limit=_instance("rate_limit", rate_limit, RateLimit),
             fallbacks=check_fallbacks("fallbacks", fallbacks),
             context_fallbacks=check_fallbacks("context_fallbacks", context_fallbacks),
         )
@@ -206,6 +219,7 @@ class Resilience:
             "stream": config.stream,
             "store": config.store,
             "cache": config.cache,
+            "rate_limit": config.rate_limit,
             "fallbacks": dict(config.fallbacks) or None,
             "context_fallbacks": dict(config.context_fallbacks) or None,
         }

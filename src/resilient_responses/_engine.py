@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._backends import BreakerBackend, BudgetBackend, Store
+from ._backends import BreakerBackend, BudgetBackend, LimiterBackend, Store
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
 from ._cache import ResponseCache
@@ -25,6 +25,7 @@ from ._config import get_testing
 from ._cost import Usage, usage_from
 from ._cost_budget import CostBudget
 from ._policy import Backoff, Fallbacks, PolicyTable
+from ._ratelimit import RateLimit
 from ._stream_policy import StreamPolicy
 from .events import (
     BreakerStateChanged,
@@ -58,6 +59,7 @@ class EngineConfig:
     clock: Callable[[], float]
     sleep: Callable[[float], object] | None
     cache: ResponseCache | None = None
+    rate_limit: RateLimit | None = None
     fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
     context_fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
 
@@ -82,6 +84,7 @@ class Engine:
         "budget",
         "config",
         "hooks",
+        "limiter",
         "sdk_retries_warned",
         "stats",
         "tracers",
@@ -113,6 +116,11 @@ class Engine:
         self.budget: BudgetBackend | None = (
             store.budget_backend(config.budget, config.clock, self.emit)
             if config.budget is not None
+            else None
+        )
+        self.limiter: LimiterBackend | None = (
+            store.limiter_backend(config.rate_limit, config.clock, self.emit)
+            if config.rate_limit is not None
             else None
         )
 

@@ -32,6 +32,7 @@ __all__ = [
     "check_fallbacks",
     "choose_fallback",
     "decide",
+    "pace",
 ]
 
 JitterMode = Literal["full", "equal", "none"]
@@ -309,6 +310,7 @@ GiveUpReason = Literal[
     "deadline",  # the next wait would end past the call's deadline
     "breaker_open",  # the circuit breaker opened while the call was retrying
     "retry_budget",  # the retry budget has no token left: an outage, not a blip
+    "rate_limited",  # waiting for rate-limit capacity would pass the deadline
 ]
 GIVE_UP_REASONS: frozenset[str] = frozenset(get_args(GiveUpReason))
 
@@ -354,6 +356,17 @@ class Decision:
     wait: float = 0.0
     reason: GiveUpReason | None = None
     policy: ErrorPolicy = _RETRY
+
+
+def pace(wait: float, *, elapsed: float, deadline: float | None) -> Decision:
+    """Wait *wait* seconds for rate-limit capacity before sending, or give up now.
+
+    Pure. A wait that would end past the *deadline* (seconds since the call began) is
+    never slept: the call gives up at once (``"rate_limited"``), without sending.
+    """
+    if deadline is not None and elapsed + wait > deadline:
+        return Decision(False, reason="rate_limited")
+    return Decision(True, wait=wait)
 
 
 def decide(situation: Situation) -> Decision:

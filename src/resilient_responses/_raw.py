@@ -37,7 +37,7 @@ from openai._response import APIResponse, AsyncAPIResponse
 
 from ._call import CallState
 from ._loop import run_async, run_sync
-from ._request import attempt_headers, truncated_body
+from ._request import attempt_headers, sending, sent, truncated_body
 from ._stream_shell import AsyncResilientStream, ResilientStream
 
 __all__ = [
@@ -114,7 +114,11 @@ def raw_call(
 
     def attempt(st: CallState) -> Any:
         headers = attempt_headers(st, extra)
-        raw = method(*args, extra_headers=headers, timeout=timeout_of(st), **kwargs)
+        token = sending(st)
+        try:
+            raw = method(*args, extra_headers=headers, timeout=timeout_of(st), **kwargs)
+        finally:
+            sent(token)
         done = False
         try:
             parsed = raw.parse()  # cached by the SDK: the caller's .parse() returns it
@@ -151,7 +155,11 @@ async def araw_call(
 
     async def attempt(st: CallState) -> Any:
         headers = attempt_headers(st, extra)
-        raw = await method(*args, extra_headers=headers, timeout=timeout_of(st), **kwargs)
+        token = sending(st)
+        try:
+            raw = await method(*args, extra_headers=headers, timeout=timeout_of(st), **kwargs)
+        finally:
+            sent(token)
         done = False
         try:
             parsed = raw.parse()

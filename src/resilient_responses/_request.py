@@ -7,6 +7,7 @@ headers and key their breakers the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -19,7 +20,10 @@ __all__ = [
     "attempt_headers",
     "attempt_timeout",
     "breaker_key",
+    "install_answer_hooks",
     "redact_url",
+    "sending",
+    "sent",
     "truncated_body",
 ]
 
@@ -109,3 +113,45 @@ def _capped(client: Any, given: Any, read: float | None, left: float | None) -> 
         left = max(left, 0.001)
         parts = {k: left if v is None else min(v, left) for k, v in parts.items()}
     return httpx2.Timeout(**parts)
+
+
+# -- every answer's headers, for the rate limit ------------------------------------------------
+
+#: The call whose attempt is sending a request in this context (thread or task): the
+#: httpx response hook hands it the answer's headers (the SDK keeps no headers on a parsed
+#: Response, and a 429's are gone once it raised).
+_ANSWERING: ContextVar[CallState | None] = ContextVar("resilient_responses_answering", default=None)
+
+
+def sending(state: CallState) -> Token[CallState | None]:
+    """Mark *state* as the call sending the next request here; reset with the token."""
+    return _ANSWERING.set(state)
+
+
+def sent(token: Token[CallState | None]) -> None:
+    _ANSWERING.reset(token)
+
+
+def _observe(response: httpx2.Response) -> None:
+    state = _ANSWERING.get()
+    if state is not None:
+        state.observe(response.headers, response.status_code)
+
+
+async def _aobserve(response: httpx2.Response) -> None:
+    state = _ANSWERING.get()
+    if state is not None:
+        await state.aobserve(response.headers, response.status_code)
+
+
+def install_answer_hooks(client: Any, *, asynchronous: bool) -> None:
+    """Add the answer hook to the client's httpx client (once; a shared connection pool
+    keeps one hook, which does nothing for requests no call is sending)."""
+    http = getattr(client, "_client", None)
+    if http is None:
+        return
+    hook = _aobserve if asynchronous else _observe
+    hooks = http.event_hooks
+    if hook not in hooks["response"]:
+        hooks["response"] = [*hooks["response"], hook]
+        http.event_hooks = hooks

@@ -24,6 +24,7 @@ import httpx2
 import openai
 
 from ._classify import Failure
+from ._request import sending, sent
 from ._stream_call import (
     OPEN_ERRORS,
     OUT_OF_SEQUENCE,
@@ -180,10 +181,13 @@ class ResilientStream(_Surface, openai.Stream[E]):
                 except OPEN_ERRORS as exc:
                     wait = call.refused(exc)
                     continue
+                token = sending(call.state)
                 try:
                     conn.raw = self._opener(call)
                 except OPEN_ERRORS as exc:
                     wait = call.open_failed(exc)
+                finally:
+                    sent(token)
         finally:
             if conn.raw is None and not call.state.finished:  # left while waiting
                 call.state.abandon(sys.exc_info()[1])
@@ -314,10 +318,13 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
                 except OPEN_ERRORS as exc:
                     wait = call.refused(exc)
                     continue
+                token = sending(call.state)
                 try:
                     conn.raw = await self._opener(call)
                 except OPEN_ERRORS as exc:
                     wait = await call.aopen_failed(exc)
+                finally:
+                    sent(token)
         finally:
             if conn.raw is None and not call.state.finished:  # left while waiting
                 call.state.abandon(sys.exc_info()[1])

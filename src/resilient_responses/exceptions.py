@@ -76,24 +76,29 @@ class CircuitOpenError(ResilienceError, openai.APIConnectionError):
 class DeadlineExceededError(ResilienceError, openai.APITimeoutError):
     """The call's overall deadline passed before any attempt could succeed.
 
-    Raised only when there is no SDK error to re-raise (for example the deadline ran out
-    while waiting for a half-open probe slot); otherwise the last SDK error is re-raised
-    with a note saying the deadline stopped the retries.
+    Raised only when there is no SDK error to re-raise (the deadline ran out waiting for
+    the breaker's next probe, or for rate-limit capacity: *waiting_for* says which);
+    otherwise the last SDK error is re-raised with a note saying why the retries stopped.
     """
 
     def __init__(
-        self, deadline: float, elapsed: float, *, request: httpx2.Request | None = None
+        self,
+        deadline: float,
+        elapsed: float,
+        *,
+        waiting_for: str | None = None,
+        request: httpx2.Request | None = None,
     ) -> None:
         self.deadline = deadline
         self.elapsed = elapsed
-        openai.APIConnectionError.__init__(
-            self,
-            message=f"deadline of {deadline:g}s exceeded after {elapsed:.3f}s",
-            request=_request(request),
-        )
+        self.waiting_for = waiting_for
+        message = f"deadline of {deadline:g}s exceeded after {elapsed:.3f}s"
+        if waiting_for is not None:
+            message += f" waiting for {waiting_for}; nothing was sent"
+        openai.APIConnectionError.__init__(self, message=message, request=_request(request))
 
-    def __reduce__(self) -> tuple[type[DeadlineExceededError], tuple[float, float]]:
-        return (type(self), (self.deadline, self.elapsed))
+    def __reduce__(self) -> Any:
+        return (_rebuild_deadline, (self.deadline, self.elapsed, self.waiting_for))
 
 
 class StreamInterruptedError(ResilienceError, openai.APIConnectionError):
@@ -184,6 +189,12 @@ def _rebuild_interrupted(
         partial_text=partial_text,
         reason=reason,
     )
+
+
+def _rebuild_deadline(
+    deadline: float, elapsed: float, waiting_for: str | None
+) -> DeadlineExceededError:
+    return DeadlineExceededError(deadline, elapsed, waiting_for=waiting_for)
 
 
 def _rebuild_guard(reason: str, response_id: str | None, text: str) -> GuardTripped:
