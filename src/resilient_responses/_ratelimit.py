@@ -59,6 +59,7 @@ __all__ = [
     "Reading",
     "burst_for",
     "estimate_tokens",
+    "glance",
     "hold_seconds",
     "jittered",
     "parse_duration",
@@ -326,6 +327,32 @@ def hold_seconds(reading: Reading, status: int | None, typical_tokens: float) ->
     return hold if math.isfinite(hold) else 0.0
 
 
+def _short(headers: Mapping[str, str], name: str, need: float) -> bool:
+    remaining = _count(headers.get(name))
+    return remaining is not None and remaining < need
+
+
+def glance(
+    headers: Mapping[str, str],
+    limit_requests: str | None,
+    limit_tokens: str | None,
+    status: int | None,
+    typical_tokens: float,
+) -> tuple[int | None, int | None, float]:
+    """``(requests limit, tokens limit, hold seconds)`` of an answer whose limit headers
+    (*limit_requests*, *limit_tokens*) were read already: the cheap read of the common
+    answer (capacity left, not a 429); resets and Retry-After are parsed only when
+    capacity is used up or the answer is a 429 (then it is :func:`hold_seconds`)."""
+    hold = 0.0
+    if (
+        status == 429
+        or _short(headers, _HEADERS[1], 1.0)
+        or _short(headers, _HEADERS[4], max(1.0, typical_tokens))
+    ):
+        hold = hold_seconds(read_headers(headers, status), status, typical_tokens)
+    return _count(limit_requests) or None, _count(limit_tokens) or None, hold
+
+
 def jittered(wait: float) -> float:
     """*wait* plus up to :data:`JITTER` seconds, so the callers it holds back spread out
     (0.0 stays 0.0)."""
@@ -528,8 +555,10 @@ class MemoryLimiter:
         if not self._config.from_headers:
             return
         headers = _normalized(headers)
-        if headers.get(LIMIT_REQUESTS) is None and headers.get(LIMIT_TOKENS) is None:
-            entry = self._keys.get(key)
+        limit_requests = headers.get(LIMIT_REQUESTS)
+        limit_tokens = headers.get(LIMIT_TOKENS)
+        entry = self._keys.get(key)
+        if limit_requests is None and limit_tokens is None:
             retry = parse_retry_after(headers) if status == 429 else None
             if retry is None and entry is not None and entry.free:
                 return  # the hot path of a server without limits
@@ -542,21 +571,23 @@ class MemoryLimiter:
                     entry.free = False
                     entry.hold = max(entry.hold, self._clock() + retry)
             return
-        reading = read_headers(headers, status)
+        typical = entry.typical if entry is not None else 0.0
+        requests, tokens, hold = glance(headers, limit_requests, limit_tokens, status, typical)
         with self._lock:
-            self._learn_locked(self._entry(key), reading, status)
+            self._learn_locked(self._entry(key), requests, tokens, hold)
 
-    def _learn_locked(self, entry: _Key, reading: Reading, status: int | None) -> None:
+    def _learn_locked(
+        self, entry: _Key, requests: int | None, tokens: int | None, hold: float
+    ) -> None:
         config = self._config
         now, now_us = _now_us(self._clock)
-        if config.requests_per_minute is None and reading.limit_requests is not None:
-            entry.requests = self._learned(entry.requests, reading.limit_requests, now_us)
-        if config.tokens_per_minute is None and reading.limit_tokens is not None:
-            entry.tokens = self._learned(entry.tokens, reading.limit_tokens, now_us)
+        if config.requests_per_minute is None and requests is not None:
+            entry.requests = self._learned(entry.requests, requests, now_us)
+        if config.tokens_per_minute is None and tokens is not None:
+            entry.tokens = self._learned(entry.tokens, tokens, now_us)
         entry.known = True
         entry.free = False
         entry.gate = 0.0
-        hold = hold_seconds(reading, status, entry.typical)
         if hold > 0:
             entry.hold = max(entry.hold, now + hold)
 

@@ -47,7 +47,7 @@ from ._ratelimit import (
     QUEUE_AHEAD,
     MemoryLimiter,
     RateLimit,
-    hold_seconds,
+    glance,
     jittered,
     read_headers,
     reconcile_delta,
@@ -832,20 +832,21 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         """The script call this answer needs, the limits it writes and whether it holds
         the key; ``None``: nothing the fleet does not know."""
         config = self._config
-        if headers.get(LIMIT_REQUESTS) is None and headers.get(LIMIT_TOKENS) is None:
-            reading = read_headers(headers, status) if status == 429 else None
-            hold = reading.retry_after if reading is not None else None
+        limit_requests = headers.get(LIMIT_REQUESTS)
+        limit_tokens = headers.get(LIMIT_TOKENS)
+        if limit_requests is None and limit_tokens is None:
+            hold = read_headers(headers, status).retry_after if status == 429 else None
             no_limits = config.gated and status is not None and 200 <= status < 300
             if not hold and key not in self._gates and (not no_limits or self._free_now(key)):
                 return None
             learned = (0, 0)
         else:
-            reading = read_headers(headers, status)
+            typical = self._typical.get(key, 0.0)
+            requests, tokens, hold = glance(headers, limit_requests, limit_tokens, status, typical)
             learned = (
-                reading.limit_requests or 0 if config.requests_per_minute is None else 0,
-                reading.limit_tokens or 0 if config.tokens_per_minute is None else 0,
+                requests or 0 if config.requests_per_minute is None else 0,
+                tokens or 0 if config.tokens_per_minute is None else 0,
             )
-            hold = hold_seconds(reading, status, self._typical.get(key, 0.0))
             written = self._learned.get(key)
             current = (
                 written is not None

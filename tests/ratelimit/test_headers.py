@@ -7,10 +7,16 @@ import math
 
 import httpx2
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from resilient_responses._ratelimit import Reading, hold_seconds, parse_duration, read_headers
+from resilient_responses._ratelimit import (
+    Reading,
+    glance,
+    hold_seconds,
+    parse_duration,
+    read_headers,
+)
 from resilient_responses.testing._quota import go_duration
 
 from ._support import limits
@@ -104,3 +110,68 @@ def test_a_reset_alone_bounds_the_hold_when_the_limit_is_unknown() -> None:
     reading = Reading(remaining_requests=0, reset_requests=0.3)
     assert hold_seconds(reading, 200, 0) == 0.3
     assert hold_seconds(Reading(remaining_requests=0), 200, 0) == 0.0
+
+
+counts = (
+    st.none()
+    | st.integers(0, 3).map(str)
+    | st.integers(0, 10**6).map(str)
+    | st.sampled_from(["", "x", "-1"])
+)
+durations = st.none() | st.floats(0, 3600).map(go_duration) | st.just("soon")
+
+
+@given(
+    limit_r=counts,
+    remaining_r=counts,
+    reset_r=durations,
+    limit_t=counts,
+    remaining_t=counts,
+    reset_t=durations,
+    retry=st.none() | st.integers(0, 90_000).map(str),
+    status=st.sampled_from([200, 429, 500, None]),
+    typical=st.floats(0, 10_000) | st.integers(0, 4).map(float),
+)
+@example(
+    limit_r=None,
+    remaining_r="0",
+    reset_r="1s",
+    limit_t="100",
+    remaining_t=None,
+    reset_t=None,
+    retry=None,
+    status=200,
+    typical=0.0,
+)
+def test_the_cheap_read_says_what_the_full_read_says(
+    limit_r: str | None,
+    remaining_r: str | None,
+    reset_r: str | None,
+    limit_t: str | None,
+    remaining_t: str | None,
+    reset_t: str | None,
+    retry: str | None,
+    status: int | None,
+    typical: float,
+) -> None:
+    """glance() (what observe() runs) parses resets and Retry-After only when capacity is
+    used up or the answer is a 429, and then agrees with read_headers() + hold_seconds()."""
+    values = {
+        "x-ratelimit-limit-requests": limit_r,
+        "x-ratelimit-remaining-requests": remaining_r,
+        "x-ratelimit-reset-requests": reset_r,
+        "x-ratelimit-limit-tokens": limit_t,
+        "x-ratelimit-remaining-tokens": remaining_t,
+        "x-ratelimit-reset-tokens": reset_t,
+        "retry-after-ms": retry,
+    }
+    headers = {k: v for k, v in values.items() if v is not None}
+    if limit_r is None and limit_t is None:
+        return  # observe() takes another path: no limit stated
+    reading = read_headers(headers, status)
+    requests, tokens, hold = glance(headers, limit_r, limit_t, status, typical)
+    assert (requests, tokens) == (reading.limit_requests, reading.limit_tokens)
+    if hold or status == 429:
+        assert hold == hold_seconds(reading, status, typical)
+    else:  # not read: only when the full read would not hold either
+        assert hold_seconds(reading, status, typical) == 0.0
