@@ -18,7 +18,8 @@ Semantics shared by every store (the Redis limiter mirrors them in Lua):
 * A token weight above the burst is admitted against a full bucket and charged in full
   (the bucket goes into debt), as the API does with a request larger than its burst.
 * ``from_headers``: a limit not configured is learned from the headers; capacity the
-  server says is used up (or a 429's Retry-After) holds every caller of the key.
+  server says is used up holds every caller of the key (a 429's Retry-After is left to the
+  retry policy of the call that got it).
 * ``from_headers`` with nothing configured: while no answer for a key was observed, one
   caller goes alone and the others wait for its answer (at most ``GATE_SECONDS``); an
   answer without x-ratelimit headers marks the key free (no pacing, a dict lookup).
@@ -307,7 +308,9 @@ def hold_seconds(reading: Reading, status: int | None, typical_tokens: float) ->
     Capacity the server says is used up: no request left, or fewer tokens left than a
     typical request needs, holds until that much is back (the refill at the limit's rate,
     never past the reset header: "until the bucket is full" would hold a minute for one
-    request's worth). A 429 holds at least its Retry-After.
+    request's worth). A 429's Retry-After is not the key's business: it governs the retry
+    of the call that got it (its ``ErrorPolicy``, which may say not to respect it), while
+    the quota state comes from the x-ratelimit headers real 429s carry too.
 
     >>> hold_seconds(Reading(limit_requests=1200, remaining_requests=0, reset_requests=9.0),
     ...     200, 0.0)
@@ -322,8 +325,6 @@ def hold_seconds(reading: Reading, status: int | None, typical_tokens: float) ->
             need - reading.remaining_tokens, reading.limit_tokens, reading.reset_tokens
         )
         hold = max(hold, wait)
-    if status == 429 and reading.retry_after is not None:
-        hold = max(hold, reading.retry_after)
     return hold if math.isfinite(hold) else 0.0
 
 
@@ -559,17 +560,13 @@ class MemoryLimiter:
         limit_tokens = headers.get(LIMIT_TOKENS)
         entry = self._keys.get(key)
         if limit_requests is None and limit_tokens is None:
-            retry = parse_retry_after(headers) if status == 429 else None
-            if retry is None and entry is not None and entry.free:
+            if entry is not None and entry.free:
                 return  # the hot path of a server without limits
             with self._lock:
                 entry = self._entry(key)
                 entry.gate = 0.0  # answered (or failed): the next caller may go
                 if status is not None and 200 <= status < 300 and not entry.known:
                     entry.known = True  # no x-ratelimit headers: nothing to pace
-                if retry:
-                    entry.free = False
-                    entry.hold = max(entry.hold, self._clock() + retry)
             return
         typical = entry.typical if entry is not None else 0.0
         requests, tokens, hold = glance(headers, limit_requests, limit_tokens, status, typical)

@@ -49,7 +49,6 @@ from ._ratelimit import (
     RateLimit,
     glance,
     jittered,
-    read_headers,
     reconcile_delta,
 )
 from ._ratelimit import _normalized as _normalized_headers
@@ -277,16 +276,33 @@ class _Connection:
             self.client.close()
 
 
+#: Connections of each event loop's async client built by ``from_url``, and how long a
+#: Redis call may wait for one of them (queueing behind other calls, not a slow Redis).
+ASYNC_CONNECTIONS: Final = 8
+POOL_WAIT: Final = 2.0
+
+
 class _Health:
     """Whether to ask Redis now: after a failure, not again for *reconnect_after* seconds
     (then one caller asks; the others keep to local state until it has answered)."""
 
-    __slots__ = ("_down_until", "_lock", "_reconnect_after")
+    __slots__ = ("_announced", "_down_until", "_lock", "_reconnect_after")
 
     def __init__(self, reconnect_after: float) -> None:
         self._reconnect_after = reconnect_after
         self._down_until = 0.0
+        self._announced: float | None = None
         self._lock = threading.Lock()
+
+    def announce(self) -> bool:
+        """``True`` at most once a minute for the whole store: time to log that Redis is
+        unavailable (every backend of the store shares this, so one outage is one line)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._announced is not None and now - self._announced < ANNOUNCE_EVERY:
+                return False
+            self._announced = now
+            return True
 
     def skip(self) -> bool:
         """``True``: Redis failed lately; use local state without asking it."""
@@ -322,9 +338,10 @@ class _Shared:
 class _FleetBackend(Generic[LocalT]):
     """Runs one Redis operation with the store's error policy: on a Redis error or timeout,
     ``on_error="local"`` answers from in-process state (rebuilt fresh when Redis is back),
-    ``"raise"`` raises; either way ``StoreUnavailable`` is emitted at most once a minute."""
+    ``"raise"`` raises; either way ``StoreUnavailable`` is emitted at most once a minute
+    for the whole store."""
 
-    __slots__ = ("_announced", "_degraded", "_emit", "_local", "_lock", "_make_local", "_shared")
+    __slots__ = ("_degraded", "_emit", "_local", "_lock", "_make_local", "_shared")
 
     def __init__(self, shared: _Shared, emit: Emit, make_local: Callable[[], LocalT]) -> None:
         self._shared = shared
@@ -332,7 +349,6 @@ class _FleetBackend(Generic[LocalT]):
         self._make_local = make_local
         self._local = make_local()
         self._degraded = False
-        self._announced: float | None = None
         self._lock = threading.Lock()
 
     def _call(self, op: str, fn: Callable[[Any, Any], Any]) -> Any:
@@ -372,12 +388,7 @@ class _FleetBackend(Generic[LocalT]):
 
     def _unavailable(self, op: str, exc: BaseException) -> None:
         shared = self._shared
-        now = time.monotonic()
-        with self._lock:
-            announce = self._announced is None or now - self._announced >= ANNOUNCE_EVERY
-            if announce:
-                self._announced = now
-        if announce:
+        if shared.health.announce():
             self._emit(
                 StoreUnavailable(
                     store="redis", operation=op, error=_describe(exc), fallback=shared.on_error
@@ -835,9 +846,9 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         limit_requests = headers.get(LIMIT_REQUESTS)
         limit_tokens = headers.get(LIMIT_TOKENS)
         if limit_requests is None and limit_tokens is None:
-            hold = read_headers(headers, status).retry_after if status == 429 else None
+            hold = 0.0  # a 429's Retry-After is its call's retry policy, not the key's
             no_limits = config.gated and status is not None and 200 <= status < 300
-            if not hold and key not in self._gates and (not no_limits or self._free_now(key)):
+            if key not in self._gates and (not no_limits or self._free_now(key)):
                 return None
             learned = (0, 0)
         else:
@@ -1090,8 +1101,14 @@ class RedisStore:
         client = redis_module.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
 
         def async_client() -> redis.asyncio.Redis:
-            built: redis.asyncio.Redis = redis_module.asyncio.Redis.from_url(
-                url, retry=AsyncRetry(NoBackoff(), 0), **options
+            # A few connections per loop, waited for: hundreds of coroutines starting at
+            # once would otherwise open hundreds of connections together, and the ones
+            # that cannot connect within *timeout* would send the store to local state.
+            pool = redis_module.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=ASYNC_CONNECTIONS, timeout=POOL_WAIT, **options
+            )
+            built: redis.asyncio.Redis = redis_module.asyncio.Redis(
+                connection_pool=pool, retry=AsyncRetry(NoBackoff(), 0)
             )
             return built
 

@@ -98,10 +98,13 @@ def test_fewer_tokens_left_than_a_typical_request_holds_until_its_tokens_are_bac
     assert hold_seconds(reading, 200, typical_tokens=300) == 0.0
 
 
-def test_a_429_holds_at_least_its_retry_after_and_without_one_what_the_headers_say() -> None:
+def test_a_429_holds_what_its_quota_headers_say_and_never_its_retry_after() -> None:
+    """Retry-After governs the retry of the call that got the 429 (its policy may say not
+    to respect it); the key is held only for capacity the headers say is used up."""
     with_retry = read_headers(limits((1200, 3, "1s"), **{"retry-after-ms": "750"}), 429)
-    assert hold_seconds(with_retry, 429, 0) == 0.75
-    used_up = read_headers(limits((1200, 0, "1s")), 429)
+    assert with_retry.retry_after == 0.75  # read, for whoever wants it
+    assert hold_seconds(with_retry, 429, 0) == 0.0  # 3 requests left: no hold
+    used_up = read_headers(limits((1200, 0, "1s"), **{"retry-after": "30"}), 429)
     assert hold_seconds(used_up, 429, 0) == pytest.approx(0.05)
     assert hold_seconds(read_headers({}, 429), 429, 0) == 0.0  # nothing says how long
 

@@ -96,7 +96,8 @@ def test_waits_are_jittered_by_at_most_a_few_milliseconds(make: Make, clock: Vir
     # 100 ms apart (the jitter does not accumulate).
     assert all(0.1 - JITTER - 1e-6 <= w <= 0.1 + JITTER + 1e-6 for w in waits)
     assert len(set(waits)) > 1
-    assert 1003.0 <= clock.now <= 1003.0 + JITTER + 1e-6
+    # The fleet store answers in whole milliseconds: at most 1 ms of rounding on top.
+    assert 1003.0 <= clock.now <= 1003.0 + JITTER + 0.001
 
 
 def test_callers_refused_together_are_lined_up_one_slot_apart(
