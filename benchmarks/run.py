@@ -64,6 +64,7 @@ from resilient_responses.testing import Chaos, FakeResponsesAPI, Fault
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _fleet  # benchmarks/_fleet.py, beside this script
+import _quota  # benchmarks/_quota.py
 
 HOST = "127.0.0.1"
 MODEL = "gpt-5-mini"
@@ -86,6 +87,7 @@ class Sizes:
     connection_streams: int = 100
     memory_streams: int = 1000
     fleet: bool = True
+    quota: bool = True
 
 
 FULL = Sizes(
@@ -108,6 +110,7 @@ QUICK = Sizes(
     connection_streams=20,
     memory_streams=100,
     fleet=False,
+    quota=False,
 )
 
 
@@ -844,6 +847,17 @@ def render(results: dict[str, Any], width: int | None = None) -> str:
         table.add_row(*row)
     console = Console(record=True, width=width or 140, file=open(os.devnull, "w"))  # noqa: SIM115
     console.print(table)
+    quota = results.get("quota")
+    if quota is not None:
+        paced = Table(
+            title=f"a fake quota, {quota['workers']} processes x {quota['calls_per_worker']} "
+            "concurrent calls each (1,200 requests / 420,000 tokens a minute)"
+        )
+        for name in ("quota: contender", "429s / HTTP", "calls ok", "of quota", "p50", "p95"):
+            paced.add_column(name, justify="left" if name.startswith("quota") else "right")
+        for label, r429, ok, share, _capacity, p50, p95 in _quota.rows(quota):
+            paced.add_row(label, r429, ok, share, p50, p95)
+        console.print(paced)
     return console.export_text()
 
 
@@ -899,6 +913,10 @@ def run(sizes: Sizes, seed: int, stall_seconds: float, *, overlap: bool = False)
         begin = time.perf_counter()
         results["fleet"] = _fleet.run(quick=False, servers=servers)
         sections["fleet"] = time.perf_counter() - begin
+    if sizes.quota:
+        begin = time.perf_counter()
+        results["quota"] = _quota.quota_rows()
+        sections["quota"] = time.perf_counter() - begin
     results["section_s"] = sections
     results["wall_s"] = time.perf_counter() - started
     return results

@@ -81,6 +81,9 @@ JITTER: Final = 0.002
 #: later ones are told to ask again then. Without it every waiter would wake at every
 #: free slot: N asks (N Redis round trips, N task wake-ups) per admission.
 QUEUE_AHEAD: Final = 5.0
+#: How long a key known to have no limits is trusted before an answer's headers are read
+#: again (seconds): a server that starts sending limits is heard within this.
+FREE_TRUST: Final = 5.0
 #: The largest limit a RateLimit accepts, per minute.
 MAX_PER_MINUTE: Final = 1e10
 #: The smallest (one request per 1,000 minutes).
@@ -427,7 +430,17 @@ class _Dim:
 class _Key:
     """What one process knows of one key."""
 
-    __slots__ = ("free", "gate", "hold", "known", "queue", "requests", "tokens", "typical")
+    __slots__ = (
+        "free",
+        "gate",
+        "hold",
+        "known",
+        "looked",
+        "queue",
+        "requests",
+        "tokens",
+        "typical",
+    )
 
     def __init__(self, config: RateLimit) -> None:
         rpm, tpm = config.requests_per_minute, config.tokens_per_minute
@@ -442,6 +455,7 @@ class _Key:
         self.hold = 0.0  # clock time every caller may go again (0: no hold)
         self.typical = 0.0  # running estimate of a request's tokens
         self.queue = 0.0  # clock time the last caller lined up gets its turn
+        self.looked = 0.0  # clock time a free key's answer headers were last read
 
     def cost(self, tokens: int) -> float:
         """Seconds of capacity one request of *tokens* takes at the tighter rate."""
@@ -555,10 +569,17 @@ class MemoryLimiter:
         """Learn from one answer (*status* ``None``: the attempt got no answer)."""
         if not self._config.from_headers:
             return
+        entry = self._keys.get(key)
+        if entry is not None and entry.free and status is not None and 200 <= status < 300:
+            # A key known to have no limits: its answers' headers are read again only
+            # every few seconds (two case-insensitive lookups per answer add up).
+            now = self._clock()
+            if now - entry.looked < FREE_TRUST:
+                return
+            entry.looked = now
         headers = _normalized(headers)
         limit_requests = headers.get(LIMIT_REQUESTS)
         limit_tokens = headers.get(LIMIT_TOKENS)
-        entry = self._keys.get(key)
         if limit_requests is None and limit_tokens is None:
             if entry is not None and entry.free:
                 return  # the hot path of a server without limits

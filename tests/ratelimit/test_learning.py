@@ -8,7 +8,13 @@ import httpx2
 import pytest
 
 from resilient_responses import RateLimit
-from resilient_responses._ratelimit import GATE_POLL, GATE_SECONDS, JITTER, MemoryLimiter
+from resilient_responses._ratelimit import (
+    FREE_TRUST,
+    GATE_POLL,
+    GATE_SECONDS,
+    JITTER,
+    MemoryLimiter,
+)
 from resilient_responses.testing import VirtualClock
 
 from ._support import KEY, limits
@@ -66,6 +72,32 @@ def test_an_answer_without_limits_frees_the_key(make: Make, clock: VirtualClock)
     # Limits appearing later are learned.
     limiter.observe(KEY, limits((60, 59, "1s")), 200)
     assert limiter.acquire(KEY, 0) > 0
+
+
+def test_a_free_keys_answers_are_read_again_every_few_seconds() -> None:
+    """In process, answers of a key known to be free are read once per FREE_TRUST seconds
+    (the header lookups are most of observe's cost); a 429 is always read."""
+    clock = VirtualClock()
+    limiter = MemoryLimiter(RateLimit(), clock)
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {}, 200)
+    assert limiter.acquire(KEY, 0) == 0.0  # free
+    limiter.observe(KEY, {}, 200)  # read: starts the trust window
+    limiter.observe(KEY, limits((60, 59, "1s")), 200)  # inside the window: not read
+    assert limiter.acquire(KEY, 0) == 0.0
+    clock.sleep(FREE_TRUST)
+    limiter.observe(KEY, limits((60, 59, "1s")), 200)
+    assert limiter.acquire(KEY, 0) > 0
+
+
+def test_a_429_of_a_free_key_is_read_at_once(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit())
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {}, 200)
+    assert limiter.acquire(KEY, 0) == 0.0  # free
+    limiter.observe(KEY, {}, 200)
+    limiter.observe(KEY, limits((60, 0, "30s")), 429)
+    assert limiter.acquire(KEY, 0) > 1.0
 
 
 def test_every_key_is_gated_on_its_own(make: Make) -> None:
