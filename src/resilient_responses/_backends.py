@@ -141,6 +141,11 @@ class LimiterBackend(Protocol):
     tokens per minute, configured or learned from the server's ``x-ratelimit-*`` headers.
     Shared by every process of a fleet store."""
 
+    def free(self, key: str) -> bool:
+        """Whether *key* is known to have no limits now: :meth:`acquire` would take
+        nothing, so a caller need not estimate its tokens. Never a round trip."""
+        ...
+
     def acquire(self, key: str, tokens: int) -> float:
         """Take one request and *tokens* tokens of *key*'s capacity: ``0.0`` when taken
         now; else the seconds to wait before asking again (nothing was taken)."""
@@ -151,8 +156,9 @@ class LimiterBackend(Protocol):
         ...
 
     def observe(self, key: str, headers: Mapping[str, str], status: int | None) -> None:
-        """Learn from an answer's headers (limits, remaining capacity, resets); a 429's
-        Retry-After holds every caller of *key* until it has passed."""
+        """Learn from an answer's headers (limits, remaining capacity, resets): capacity
+        the server says is used up holds every caller of *key* until it is back (a 429's
+        Retry-After is the retry policy of the call that got it, not the key's)."""
         ...
 
     async def aobserve(self, key: str, headers: Mapping[str, str], status: int | None) -> None:

@@ -21,6 +21,7 @@ from ._config import get_testing
 from ._cost import usage_from
 from ._engine import Engine, start_spans
 from ._policy import Decision, Situation, decide, pace
+from ._tokens import estimate_tokens
 from .events import (
     CallSpan,
     CallSucceeded,
@@ -112,6 +113,13 @@ class CallState(CallReports):
             if engine.tracers
             else ()
         )
+
+    def weigh(self, body: Mapping[str, object]) -> None:
+        """Estimate the request's tokens for pacing (*body*: its ``create`` keywords); not
+        when the call is not paced or its key is known to have no limits."""
+        limiter = self.engine.limiter
+        if self.paced and limiter is not None and not limiter.free(self.key):
+            self.tokens = estimate_tokens(body)
 
     # -- reporting ------------------------------------------------------------------------
 

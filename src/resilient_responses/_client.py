@@ -38,7 +38,6 @@ from ._request import (
 )
 from ._stream_helper import astream_manager, stream_manager
 from ._stream_open import acreate_stream, aretrieve_stream, create_stream, retrieve_stream
-from ._tokens import estimate_tokens
 
 __all__ = ["AsyncResilientOpenAI", "ResilientOpenAI"]
 
@@ -65,8 +64,7 @@ def _new_call(
     )
     if operation in _GENERATING:
         state.inspect_result = classify
-        if state.paced:
-            state.tokens = estimate_tokens(kwargs)
+        state.weigh(kwargs)
     return state
 
 

@@ -132,8 +132,9 @@ class RateLimit:
     Before each attempt a call waits for one request and its estimated tokens of its key's
     capacity. *requests_per_minute* / *tokens_per_minute* configure a limit; with
     *from_headers* (default) the limits not configured are learned from the server's
-    ``x-ratelimit-*`` headers, and the server saying capacity is used up (or a 429's
-    Retry-After) holds every caller of the key until it is back. With nothing configured
+    ``x-ratelimit-*`` headers, and the server saying capacity is used up holds every caller
+    of the key until it is back (a 429's Retry-After is the retry policy of the call that
+    received it, not the key's). With nothing configured
     the first call of a key goes alone, so a crowd of first calls does not burst into a
     limit nobody knows yet; a server that sends no x-ratelimit headers is not paced.
 
@@ -510,6 +511,11 @@ class MemoryLimiter:
         return entry
 
     # -- acquire ------------------------------------------------------------------------
+
+    def free(self, key: str) -> bool:
+        """Whether *key* is known to have no limits (acquire takes nothing)."""
+        entry = self._keys.get(key)
+        return entry is not None and entry.free
 
     def acquire(self, key: str, tokens: int) -> float:
         """Take one request and *tokens* tokens of *key*'s capacity: 0.0 when taken, else

@@ -816,6 +816,10 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         until = self._free.get(key)
         return until is not None and until > time.monotonic()
 
+    def free(self, key: str) -> bool:
+        """Whether *key* is known to have no limits (this process's trust, no round trip)."""
+        return self._free_now(key) or (self._degraded and self._local.free(key))
+
     def acquire(self, key: str, tokens: int) -> float:
         """Take one request and *tokens* tokens of *key*'s capacity, fleet-wide (one round
         trip; none on a key known to have no limits): 0.0, or the seconds to wait."""

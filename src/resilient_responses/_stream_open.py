@@ -15,7 +15,6 @@ from ._contract import StreamCore
 from ._request import attempt_headers, attempt_timeout, breaker_key
 from ._stream_call import StallWatch, StreamCall
 from ._stream_shell import AsyncResilientStream, ResilientStream
-from ._tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -137,8 +136,8 @@ def stream_call(
         stream=True,
         operation=operation,
     )
-    if operation == "create" and state.paced:
-        state.tokens = estimate_tokens(kwargs)
+    if operation == "create":
+        state.weigh(kwargs)
     core = StreamCore(
         policy.recovery,
         resumable=response_id is not None or bool(kwargs.get("background")),

@@ -235,3 +235,23 @@ def test_learned_limits_survive_a_429s_headers(
     # None left at 600 a minute: 0.1 s for one request, 429 or not (its Retry-After is
     # the retry policy's, not the key's).
     assert 0.1 - 0.001 <= wait <= 0.1 + SLACK
+
+
+def test_free_says_what_acquire_would_do(make: Make, clock: VirtualClock) -> None:
+    """free() (callers skip estimating tokens on its word) is true only while acquire
+    takes nothing, whatever the tokens; a key with limits is never free."""
+    limiter = make(RateLimit())
+    assert not limiter.free(KEY)  # unknown: gated
+    limiter.acquire(KEY, 0)
+    limiter.observe(KEY, {}, 200)
+    limiter.acquire(KEY, 0)
+    assert limiter.free(KEY)
+    assert [limiter.acquire(KEY, 10**6) for _ in range(50)] == [0.0] * 50
+    clock.sleep(60.0)
+    limiter.observe(KEY, limits((60, 0, "1s")), 429)
+    assert not limiter.free(KEY)
+    assert limiter.acquire(KEY, 0) > 0
+    configured = make(RateLimit(requests_per_minute=60))
+    configured.acquire(KEY, 0)
+    configured.observe(KEY, {}, 200)
+    assert not configured.free(KEY)
