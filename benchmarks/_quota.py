@@ -19,8 +19,7 @@ Contenders: the raw SDK with its default retries (``max_retries=2``), tenacity a
 (4 attempts, exponential wait, as in ``run.py``'s outage row), and the library through
 ``AsyncResilientOpenAI`` with ``rate_limit=None``, with the default ``RateLimit()`` on the
 memory store, and on the Redis store. The library rows are built by *resilience_factory*
-(default :func:`library_resilience`, which needs ``Resilience(rate_limit=...)``); while the
-engine does not take ``rate_limit`` yet, those rows say ``unavailable``.
+(default :func:`library_resilience`).
 
 Standalone (serves its own fakes and Redis)::
 
