@@ -35,12 +35,8 @@ import json
 import multiprocessing
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +46,7 @@ from typing import Any
 
 import openai
 import tenacity
+from _child import HOST, ChildServer  # benchmarks/_child.py, beside this script
 
 from resilient_responses import (
     AsyncResilientOpenAI,
@@ -62,7 +59,6 @@ from resilient_responses._tokens import estimate_tokens
 from resilient_responses.testing import FakeResponsesAPI, Quota
 from resilient_responses.testing._redis_server import RedisServer
 
-HOST = "127.0.0.1"
 MODEL = "gpt-5-mini"
 API_KEY = "sk-bench"
 WORKERS = 4
@@ -144,52 +140,19 @@ def serve(port: int, rpm: int | None, tpm: int | None) -> None:
     run_server(HOST, port, fake=FakeResponsesAPI(quota=quota), log_level="warning")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(base_url: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{base_url}/responses/ping", timeout=0.5)
-    except urllib.error.HTTPError:
-        return True  # 404: it is up
-    except OSError:
-        return False
-    return True
-
-
 @contextlib.contextmanager
 def quota_server(quota: Quota) -> Iterator[str]:
     """A fresh fake with *quota* over loopback for the duration; yields its base URL."""
-    port = _free_port()
-    base_url = f"http://{HOST}:{port}/v1"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port)]
+    args: list[str] = []
     if quota.requests_per_minute is not None:
-        cmd += ["--rpm", str(quota.requests_per_minute)]
+        args += ["--rpm", str(quota.requests_per_minute)]
     if quota.tokens_per_minute is not None:
-        cmd += ["--tpm", str(quota.tokens_per_minute)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        args += ["--tpm", str(quota.tokens_per_minute)]
+    server = ChildServer(Path(__file__).resolve(), args)
     try:
-        deadline = time.monotonic() + 60.0
-        while not _answers(base_url):
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"the fake server exited: {err[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake server did not answer within 60 s")
-            time.sleep(0.05)
-        yield base_url
+        yield server.wait()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+        server.stop()
 
 
 @contextlib.contextmanager

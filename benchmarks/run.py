@@ -35,13 +35,9 @@ import datetime as dt
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -65,8 +61,8 @@ from resilient_responses.testing import Chaos, FakeResponsesAPI, Fault
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _fleet  # benchmarks/_fleet.py, beside this script
 import _quota  # benchmarks/_quota.py
+from _child import HOST, ChildServer
 
-HOST = "127.0.0.1"
 MODEL = "gpt-5-mini"
 WORDS = 40
 STREAM_WORDS = 200
@@ -146,74 +142,20 @@ def serve(port: int, mode: str, seed: int, stall_seconds: float) -> None:
     run_server(HOST, port, fake=fake, log_level="warning")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(base_url: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{base_url}/responses/ping", timeout=0.5)
-    except urllib.error.HTTPError:
-        return True  # 404: it is up
-    except OSError:
-        return False
-    return True
-
-
-class ServerProcess:
-    """The fake in a child process on a free loopback port (``start`` then ``wait``)."""
-
-    def __init__(self, mode: str, seed: int = 0, stall_seconds: float = 2.0) -> None:
-        self.port = _free_port()
-        self.base_url = f"http://{HOST}:{self.port}/v1"
-        cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--serve",
-            str(self.port),
-            "--mode",
-            mode,
-            "--seed",
-            str(seed),
-            "--stall-seconds",
-            str(stall_seconds),
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def wait(self, timeout: float = 60.0) -> str:
-        """Block until the server answers; return its base URL."""
-        deadline = time.monotonic() + timeout
-        while not _answers(self.base_url):
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"the fake server exited: {err[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the fake server did not answer within {timeout:g} s")
-            time.sleep(0.05)
-        return self.base_url
-
-    def stop(self) -> None:
-        """Terminate the child (kill it if it does not stop) and reap it."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+def server_process(mode: str, seed: int = 0, stall_seconds: float = 2.0) -> ChildServer:
+    """This script serving the fake in *mode* in a child process (``wait`` for its URL)."""
+    args = ["--mode", mode, "--seed", str(seed), "--stall-seconds", str(stall_seconds)]
+    return ChildServer(Path(__file__).resolve(), args)
 
 
 @contextlib.contextmanager
 def servers(specs: dict[str, tuple[str, int, float]]) -> Iterator[dict[str, str]]:
     """Start one server per spec ``name -> (mode, seed, stall_seconds)`` at once (their
     start-up overlaps), wait until each answers, yield their base URLs, stop them all."""
-    started: dict[str, ServerProcess] = {}
+    started: dict[str, ChildServer] = {}
     try:
         for name, (mode, seed, stall) in specs.items():
-            started[name] = ServerProcess(mode, seed, stall)
+            started[name] = server_process(mode, seed, stall)
         yield {name: server.wait() for name, server in started.items()}
     finally:
         for server in started.values():
