@@ -22,11 +22,7 @@ from ._cost import usage_from
 from ._engine import Engine, start_spans
 from ._policy import Decision, Situation, decide, pace
 from ._tokens import estimate_tokens
-from .events import (
-    CallSpan,
-    CallSucceeded,
-    RateLimited,
-)
+from .events import CallSpan, CallSucceeded, RateLimited
 from .exceptions import CircuitOpenError, DeadlineExceededError
 
 __all__ = ["CallState", "DeclaredFailure"]

@@ -13,7 +13,7 @@ import redis
 from resilient_responses import RateLimit, RedisStore
 from resilient_responses._backends import LimiterBackend
 from resilient_responses._ratelimit import MemoryLimiter
-from resilient_responses._redis_store import RedisLimiter
+from resilient_responses._redis_limiter import RedisLimiter
 from resilient_responses.events import EngineEvent
 from resilient_responses.testing import VirtualClock
 from resilient_responses.testing._redis_server import RedisServer

@@ -12,7 +12,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import resilient_responses._chat as chat_module
 from resilient_responses._cache import replay_events
-from resilient_responses._chat import ChunkTranslator, chat_completion, chat_request
+from resilient_responses._chat_request import chat_request
+from resilient_responses._chat_result import ChunkTranslator, chat_completion
 from resilient_responses.exceptions import StreamInterruptedError
 
 from ._support import function_call, make_response, message, reasoning, text_part, usage

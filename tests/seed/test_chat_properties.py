@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import resilient_responses as rr
 from resilient_responses._cache import replay_events
-from resilient_responses._chat import ChunkTranslator, chat_completion, messages_to_input
+from resilient_responses._chat_request import messages_to_input
+from resilient_responses._chat_result import ChunkTranslator, chat_completion
 from resilient_responses.testing import FakeResponsesAPI
 
 from ._support import function_call, make_response, message, text_part

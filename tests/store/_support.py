@@ -10,7 +10,7 @@ import redis
 
 from resilient_responses import RedisStore
 from resilient_responses._breaker import MemoryBreakers
-from resilient_responses._redis_store import _digest
+from resilient_responses._redis_conn import _digest
 from resilient_responses.events import EngineEvent, StoreUnavailable
 
 #: The timeout of stores in tests that are not about timeouts: on a loaded 2-core machine

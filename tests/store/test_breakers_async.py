@@ -14,7 +14,7 @@ import redis.asyncio
 import resilient_responses as rr
 from resilient_responses import RedisStore
 from resilient_responses._backends import Admission
-from resilient_responses._redis_store import RedisBreakers
+from resilient_responses._redis_breakers import RedisBreakers
 
 from ._support import TIMEOUT, Heard, rewind_redis
 

@@ -13,7 +13,7 @@ import redis
 
 import resilient_responses as rr
 from resilient_responses import RedisStore
-from resilient_responses._redis_store import RedisBreakers
+from resilient_responses._redis_breakers import RedisBreakers
 
 from ._support import TIMEOUT, Heard, expire_leases, rewind_redis, store_keys
 

@@ -14,7 +14,7 @@ import redis
 
 import resilient_responses as rr
 from resilient_responses import RedisStore, RetryBudget
-from resilient_responses._redis_store import RedisBreakers
+from resilient_responses._redis_breakers import RedisBreakers
 from resilient_responses.testing._redis_server import RedisServer
 
 from ._support import TIMEOUT, Heard

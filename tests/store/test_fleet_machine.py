@@ -29,7 +29,7 @@ import resilient_responses as rr
 from resilient_responses import RedisStore
 from resilient_responses._backends import Admission
 from resilient_responses._breaker import MemoryBreakers
-from resilient_responses._redis_store import RedisBreakers
+from resilient_responses._redis_breakers import RedisBreakers
 from resilient_responses.testing._redis_server import RedisServer
 
 from ._support import TIMEOUT, breaker_keys, rewind_memory, rewind_redis, server_ms
