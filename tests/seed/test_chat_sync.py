@@ -121,6 +121,21 @@ def test_a_failure_the_server_declares_mid_stream_raises_api_error() -> None:
     assert str(info.value.request.url).endswith("/v1/responses")
 
 
+def test_a_declared_failure_names_its_request_without_the_base_urls_credentials() -> None:
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.failed(after_events=6, code="invalid_prompt", message="nope")])
+    secret = "http://user:PASSWORD123@fake.openai.test/v1"
+    completions = rr.ChatCompletionsAdapter(fake.client(base_url=secret))
+    stream = completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as info:
+        list(stream)
+    url = str(info.value.request.url)
+    assert url.endswith("/v1/responses")
+    assert "PASSWORD123" not in url
+
+
 def test_closing_the_stream_early_closes_the_http_stream() -> None:
     fake = FakeResponsesAPI()
     completions = rr.ChatCompletionsAdapter(fake.client())
