@@ -14,13 +14,24 @@ __all__ = ["estimate_tokens"]
 
 #: The fields whose text the API counts as the request's input.
 _COUNTED = ("input", "instructions")
+#: Tokens taken for one image or file part before the response reports the real count:
+#: its bytes (base64 data, a URL, a file id) say nothing of its tokens, and counting them
+#: as text would take hundreds of thousands of tokens for one photo. The usage the
+#: response reports reconciles the difference.
+ATTACHMENT_TOKENS = 1000
+#: Content parts counted as attachments, whatever they carry.
+_ATTACHMENTS = frozenset({"input_image", "input_file", "input_audio"})
+#: Fields that carry data, not text the model reads as tokens: never counted.
+_OPAQUE = frozenset({"encrypted_content", "file_data", "image_url", "file_url", "file_id"})
 
 
 def _characters(value: object) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, Mapping):
-        return sum(_characters(v) for v in value.values())
+        if value.get("type") in _ATTACHMENTS:
+            return ATTACHMENT_TOKENS * 4
+        return sum(_characters(v) for k, v in value.items() if k not in _OPAQUE)
     if isinstance(value, (list, tuple)):
         return sum(_characters(v) for v in value)
     dump = getattr(value, "model_dump", None)
@@ -36,13 +47,18 @@ def estimate_tokens(body: object) -> int:
 
     The characters of every string in ``input`` (a plain string, or the string values of
     its items) and ``instructions``, divided by 4 and rounded up, plus ``max_output_tokens``
-    when given. *body* is the request's JSON body or the ``responses.create`` keyword
-    arguments; anything else costs 0.
+    when given. An image, file or audio part counts ``ATTACHMENT_TOKENS`` (1,000) whatever
+    its size, and opaque data (``encrypted_content`` of reasoning items) is not counted: the
+    usage the response reports settles the difference. *body* is the request's JSON body
+    or the ``responses.create`` keyword arguments; anything else costs 0.
 
     >>> estimate_tokens({"input": "hello world", "max_output_tokens": 100})
     103
     >>> estimate_tokens({"input": "abcd", "instructions": "Be brief."})
     4
+    >>> photo = {"type": "input_image", "image_url": "data:image/png;base64," + "A" * 10**6}
+    >>> estimate_tokens({"input": [{"role": "user", "content": [photo]}]})
+    1001
     """
     if not isinstance(body, Mapping):
         return 0
