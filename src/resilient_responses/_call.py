@@ -20,16 +20,15 @@ from ._classify import Failure, classify
 from ._config import get_testing
 from ._cost import usage_from
 from ._engine import Engine, start_spans
-from ._policy import Decision, Situation, decide, pace
+from ._policy import Decision, Situation, decide, pace, trips
 from ._tokens import estimate_tokens
-from .events import CallSpan, CallSucceeded, RateLimited
+from .events import CallSpan, CallSucceeded
 from .exceptions import CircuitOpenError, DeadlineExceededError
 
 __all__ = ["CallState", "DeclaredFailure"]
 
 
-#: Failures of an attempt that got no answer at all.
-_UNANSWERED = frozenset({"connection", "timeout", "pool_timeout"})
+_UNANSWERED = frozenset({"connection", "timeout", "pool_timeout"})  # got no answer at all
 #: What a call that gave up waiting for rate-limit capacity reports as its failure.
 _NO_CAPACITY = Failure(kind="status", status=429, code="rate_limit_exceeded")
 
@@ -111,55 +110,66 @@ class CallState(CallReports):
         )
 
     def weigh(self, body: Mapping[str, object]) -> None:
-        """Estimate the request's tokens for pacing (*body*: its ``create`` keywords); not
-        when the call is not paced or its key is known to have no limits."""
+        """Estimate the request's tokens (*body*: its ``create`` keywords) when paced."""
         limiter = self.engine.limiter
         if self.paced and limiter is not None and not limiter.free(self.key):
             self.tokens = estimate_tokens(body)
 
-    # -- reporting ------------------------------------------------------------------------
-
     # -- admission ------------------------------------------------------------------------
 
     def begin(self) -> None:
-        """Admit the next attempt through the breaker; raises when it refuses (see
-        :meth:`_refused`)."""
+        """Admit the next attempt through the breaker, then the rate limit; raises when
+        either refuses. No breaker admission is held while waiting for capacity."""
         self._before_attempt()
         breakers = self.engine.breakers
-        if breakers is not None:
-            try:
-                self._admission = breakers.admit(self.key)
-            except CircuitOpenError as exc:
-                self._refused(exc)
+        limiter = self.engine.limiter if self.paced else None
+        waited = 0.0
+        try:
+            while True:
+                if breakers is not None:
+                    try:
+                        self._admission = breakers.admit(self.key)
+                    except CircuitOpenError as exc:
+                        self._refused(exc)
+                wait = limiter.acquire(self.key, self.tokens) if limiter is not None else 0.0
+                if wait <= 0:
+                    break
+                self._hold(wait)
+                self.engine.sleep(wait)
+                waited += wait
+        finally:
+            self.rate_limited(waited)
         budget = self.engine.budget
         if budget is not None and self.attempts_sent == 0:
             budget.deposit()  # one per call, at its first request
-        limiter = self.engine.limiter
-        if self.paced and limiter is not None:
-            while (wait := limiter.acquire(self.key, self.tokens)) > 0:
-                self._paced(wait)
-                self.engine.sleep(wait)
         self._admitted()
 
     async def abegin(self) -> None:
         """The async twin of :meth:`begin` (a fleet store answers without blocking)."""
         self._before_attempt()
         breakers = self.engine.breakers
-        if breakers is not None:
-            try:
-                self._admission = await breakers.aadmit(self.key)
-            except CircuitOpenError as exc:
-                self._refused(exc)
-        budget = self.engine.budget
-        if budget is not None and self.attempts_sent == 0:
-            await budget.adeposit()
-        limiter = self.engine.limiter
-        if self.paced and limiter is not None:
-            while (wait := await limiter.aacquire(self.key, self.tokens)) > 0:
-                self._paced(wait)
+        limiter = self.engine.limiter if self.paced else None
+        waited = 0.0
+        try:
+            while True:
+                if breakers is not None:
+                    try:
+                        self._admission = await breakers.aadmit(self.key)
+                    except CircuitOpenError as exc:
+                        self._refused(exc)
+                wait = await limiter.aacquire(self.key, self.tokens) if limiter else 0.0
+                if wait <= 0:
+                    break
+                self._hold(wait)
                 await self.engine.asleep(wait)
                 # An injected sleep may not yield: let the caller we wait for run.
                 await asyncio.sleep(0)
+                waited += wait
+        finally:
+            self.rate_limited(waited)
+        budget = self.engine.budget
+        if budget is not None and self.attempts_sent == 0:
+            await budget.adeposit()
         self._admitted()
 
     def _before_attempt(self) -> None:
@@ -220,21 +230,17 @@ class CallState(CallReports):
             self.gave_up(last, decision.reason or "breaker_open")
         raise self.last_exception from None
 
-    def _paced(self, wait: float) -> None:
-        """The rate limit asks the attempt to wait *wait* seconds: count and log it, or,
-        when the wait would pass the deadline, give up at once without sending (the
-        attempt's breaker admission is given back)."""
-        decision = pace(wait, elapsed=self.elapsed(), deadline=self.engine.config.deadline)
-        if decision.retry:
-            self.engine.stats.rate_limited(self.key, wait)
-            self.emit(
-                RateLimited(key=self.key, model=self.model, attempt=self.attempt, wait_s=wait)
-            )
-            return
-        self.decision = decision
+    def _hold(self, wait: float) -> None:
+        """The rate limit holds the attempt *wait* seconds: give its breaker admission
+        back while it waits, or give up at once, without sending, when the wait would
+        pass the deadline."""
         admission, self._admission = self._admission, None
         if admission is not None and self.engine.breakers is not None:
             self.engine.breakers.release(admission)
+        decision = pace(wait, elapsed=self.elapsed(), deadline=self.engine.config.deadline)
+        if decision.retry:
+            return
+        self.decision = decision
         self.attempt -= 1
         error = DeadlineExceededError(
             self.engine.config.deadline or 0.0,
@@ -315,8 +321,8 @@ class CallState(CallReports):
         if failure is None:
             self._record(False)
             used = self._success(result)
-            limiter = self.engine.limiter
-            if used is not None and self.tokens and limiter is not None:
+            limiter = self.engine.limiter if self.paced else None
+            if used is not None and limiter and (self.tokens or not limiter.free(self.key)):
                 limiter.reconcile(self.key, self.tokens, used)
         else:
             self._declared(failure, result, self.judge(failure))
@@ -327,8 +333,8 @@ class CallState(CallReports):
         if failure is None:
             await self._arecord(False)
             used = self._success(result)
-            limiter = self.engine.limiter
-            if used is not None and self.tokens and limiter is not None:
+            limiter = self.engine.limiter if self.paced else None
+            if used is not None and limiter and (self.tokens or not limiter.free(self.key)):
                 await limiter.areconcile(self.key, self.tokens, used)
         else:
             self._declared(failure, result, await self.ajudge(failure))
@@ -409,7 +415,7 @@ class CallState(CallReports):
         situation, decision = self._judge(failure, exc, recoverable=recoverable)
         if failure.status is None and failure.kind in _UNANSWERED:
             self.observe({}, None)  # no answer: the rate limit's first-call gate opens
-        state = self._record(_trips(decision, progressed))
+        state = self._record(trips(decision, progressed))
         budget = self.engine.budget
         asked = budget is not None and self._asks_budget(decision, state)
         left = budget.try_withdraw() if budget is not None and asked else True
@@ -427,7 +433,7 @@ class CallState(CallReports):
         situation, decision = self._judge(failure, exc, recoverable=recoverable)
         if failure.status is None and failure.kind in _UNANSWERED:
             await self.aobserve({}, None)
-        state = await self._arecord(_trips(decision, progressed))
+        state = await self._arecord(trips(decision, progressed))
         budget = self.engine.budget
         asked = self._asks_budget(decision, state)
         left = await budget.atry_withdraw() if budget is not None and asked else True
@@ -488,12 +494,6 @@ class CallState(CallReports):
     def _settle_decision(self, failure: Failure, decision: Decision) -> None:
         self.decision = decision
         self.history.append((failure, decision.wait if decision.retry else None))
-
-
-def _trips(decision: Decision, progressed: bool) -> bool:
-    """Whether the breaker counts the failure: its policy trips it, unless a stream that
-    was delivering events is recovered (the fault was on the way, not at the server)."""
-    return decision.policy.trips_breaker and not (progressed and decision.retry)
 
 
 class DeclaredFailure(Exception):

@@ -12,7 +12,15 @@ from ._classify import Failure
 from ._cost import Usage
 from ._engine import Engine
 from ._policy import Decision, GiveUpReason
-from .events import CallReport, CallSpan, EngineEvent, GaveUp, RetryScheduled, current_observers
+from .events import (
+    CallReport,
+    CallSpan,
+    EngineEvent,
+    GaveUp,
+    RateLimited,
+    RetryScheduled,
+    current_observers,
+)
 from .exceptions import add_note
 
 __all__ = ["CallReports"]
@@ -123,6 +131,15 @@ class CallReports:
                 breaker_state=self.breaker_state(),
             )
         )
+
+    def rate_limited(self, waited: float) -> None:
+        """Count and log the time one attempt waited for rate-limit capacity (once per
+        attempt, however many times it asked)."""
+        if waited > 0:
+            self.engine.stats.rate_limited(self.key, waited)
+            self.emit(
+                RateLimited(key=self.key, model=self.model, attempt=self.attempt, wait_s=waited)
+            )
 
     def gave_up(self, failure: Failure, reason: GiveUpReason, *, log: bool = True) -> None:
         """The call failed for good: note every attempt on the SDK error that will be

@@ -53,13 +53,15 @@ def _instance(name: str, value: _C | None, kind: type[_C]) -> _C | None:
     return value
 
 
-def _check_store(store: object) -> Store:
+def _check_store(store: object, *, paced: bool) -> Store:
     if store is None:
         return MemoryStore()
-    if not all(callable(getattr(store, m, None)) for m in ("breaker_backend", "budget_backend")):
+    needed = ("breaker_backend", "budget_backend", *(("limiter_backend",) if paced else ()))
+    if not all(callable(getattr(store, m, None)) for m in needed):
         raise TypeError(
             "store must be a MemoryStore, a RedisStore or another Store "
-            f"(breaker_backend(), budget_backend()), got {type(store).__name__}"
+            f"({', '.join(f'{m}()' for m in needed)}"
+            f"{'; or pass rate_limit=None' if paced else ''}), got {type(store).__name__}"
         )
     return cast(Store, store)
 
@@ -182,7 +184,7 @@ class Resilience:
             breaker=_instance("breaker", breaker, BreakerConfig),
             budget=_instance("budget", budget, RetryBudget),
             stream=_instance("stream", stream, StreamPolicy) or StreamPolicy(),
-            store=_check_store(store),
+            store=_check_store(store, paced=rate_limit is not None),
             log_successes=check_bool("log_successes", log_successes),
             cost_budget=_instance("cost_budget", cost_budget, CostBudget),
             clock=_check_clock(clock),

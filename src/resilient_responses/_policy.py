@@ -33,6 +33,7 @@ __all__ = [
     "choose_fallback",
     "decide",
     "pace",
+    "trips",
 ]
 
 JitterMode = Literal["full", "equal", "none"]
@@ -356,6 +357,12 @@ class Decision:
     wait: float = 0.0
     reason: GiveUpReason | None = None
     policy: ErrorPolicy = _RETRY
+
+
+def trips(decision: Decision, progressed: bool) -> bool:
+    """Whether the breaker counts the failure: its policy trips it, unless a stream that
+    was delivering events is recovered (the fault was on the way, not at the server)."""
+    return decision.policy.trips_breaker and not (progressed and decision.retry)
 
 
 def pace(wait: float, *, elapsed: float, deadline: float | None) -> Decision:

@@ -549,8 +549,10 @@ class MemoryLimiter:
             new_requests, wait_us = requests.step(now_us, 1)
             if wait_us:
                 return entry.line_up(now, wait_us / 1e6, tokens)
-        if limited is not None and tokens > 0:
-            weight = min(tokens, limited.burst)
+        if limited is not None:
+            # A request of no estimated tokens (a decorated call: its request is not seen)
+            # is still held while the bucket is in debt for tokens reported earlier.
+            weight = max(1, min(tokens, limited.burst))
             new_tokens, wait_us = limited.step(now_us, weight)
             if wait_us:  # nothing committed: the request unit stays
                 return entry.line_up(now, wait_us / 1e6, tokens)

@@ -367,14 +367,16 @@ if rpm > 0 then
   local r = step(KEYS[2], 1, re, rb)
   if r[1] >= 0 then return line_up(r[2], 5) end
 end
-if tpm > 0 and weight > 0 then
-  local w = math.min(weight, tb)
+-- A request of no estimated tokens is still held while the bucket is in debt: it is
+-- admitted as one token, given back at once.
+if tpm > 0 then
+  local w = math.max(1, math.min(weight, tb))
   local r = step(KEYS[3], w, te, tb)
   if r[1] >= 0 then
     if rpm > 0 then shift(KEYS[2], -1, re) end
     return line_up(r[2], 6)
   end
-  if weight > w then shift(KEYS[3], weight - w, te) end
+  if weight ~= w then shift(KEYS[3], weight - w, te) end
 end
 if tpm > 0 then return {0, 8} end
 return {0, 7}

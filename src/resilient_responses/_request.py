@@ -132,16 +132,27 @@ def sent(token: Token[CallState | None]) -> None:
     _ANSWERING.reset(token)
 
 
+# Learning from an answer is advisory: an error while learning (a fleet store raising, a
+# header the reader trips on) is logged once and never costs the call its answer, which
+# the caller has paid for. `on_error="raise"` raises where a call waits, before sending.
+
+
 def _observe(response: httpx2.Response) -> None:
     state = _ANSWERING.get()
     if state is not None:
-        state.observe(response.headers, response.status_code)
+        try:
+            state.observe(response.headers, response.status_code)
+        except Exception as exc:  # noqa: BLE001 - see above; cancellation is not Exception
+            state.engine.instrumentation_failed(state.engine.limiter, exc)
 
 
 async def _aobserve(response: httpx2.Response) -> None:
     state = _ANSWERING.get()
     if state is not None:
-        await state.aobserve(response.headers, response.status_code)
+        try:
+            await state.aobserve(response.headers, response.status_code)
+        except Exception as exc:  # noqa: BLE001 - see above; cancellation is not Exception
+            state.engine.instrumentation_failed(state.engine.limiter, exc)
 
 
 def install_answer_hooks(client: Any, *, asynchronous: bool) -> None:

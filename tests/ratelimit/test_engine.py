@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx2
@@ -14,7 +15,8 @@ import pytest
 import structlog
 
 import resilient_responses as rr
-from resilient_responses.testing import FakeResponsesAPI, Quota, VirtualClock
+from resilient_responses._breaker import MemoryBreakers
+from resilient_responses.testing import FakeResponsesAPI, Fault, Quota, VirtualClock
 
 MODEL = "gpt-5-mini"
 
@@ -111,3 +113,187 @@ def test_rate_limit_none_turns_pacing_off() -> None:
     statuses = [status() for _ in range(5)]
     assert 429 in statuses  # nobody held the calls back
     assert clock.sleeps == []
+
+
+class _Scripted:
+    """A limiter answering acquire with scripted waits (then 0.0); learns nothing."""
+
+    def __init__(self, waits: list[float]) -> None:
+        self.waits = list(waits)
+
+    def free(self, key: str) -> bool:
+        return False
+
+    def acquire(self, key: str, tokens: int) -> float:
+        return self.waits.pop(0) if self.waits else 0.0
+
+    async def aacquire(self, key: str, tokens: int) -> float:
+        return self.acquire(key, tokens)
+
+    def observe(self, key: str, headers: Any, status: int | None) -> None:
+        return None
+
+    async def aobserve(self, key: str, headers: Any, status: int | None) -> None:
+        return None
+
+    def reconcile(self, key: str, estimated: int, actual: int) -> None:
+        return None
+
+    async def areconcile(self, key: str, estimated: int, actual: int) -> None:
+        return None
+
+
+class _ScriptedStore(rr.MemoryStore):
+    def __init__(self, waits: list[float]) -> None:
+        self.limiter = _Scripted(waits)
+
+    def limiter_backend(self, config: Any, clock: Any, emit: Any) -> Any:
+        return self.limiter
+
+
+def test_an_attempt_that_asks_many_times_is_counted_and_logged_once() -> None:
+    """Polls (the first-call gate asks every 50 ms) are one wait of the attempt: one
+    rate_limited event with the total, one count in stats."""
+    clock = VirtualClock()
+    events: list[Any] = []
+    policy = rr.Resilience(
+        store=_ScriptedStore([0.05] * 8),
+        rate_limit=rr.RateLimit(requests_per_minute=600),
+        hooks=[events.append],
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    client = rr.ResilientOpenAI(FakeResponsesAPI().client(), resilience=policy)
+    client.responses.create(model=MODEL, input="hi")
+    [paced] = [e for e in events if isinstance(e, rr.events.RateLimited)]
+    assert paced.wait_s == pytest.approx(0.4)
+    total = policy.stats().total
+    assert (total.rate_limited, total.rate_limited_s) == (1, pytest.approx(0.4))
+
+
+def _rewind(policy: rr.Resilience) -> None:
+    """Past the reset timeout: pybreaker times an open breaker by the wall clock."""
+    breakers = policy._engine.breakers
+    assert isinstance(breakers, MemoryBreakers)
+    [key] = policy.stats().by_key
+    storage = breakers.get(key).storage
+    storage.opened_at = datetime.now(timezone.utc) - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_probe_waiting_for_capacity_holds_no_probe_slot(asynchronous: bool) -> None:
+    """While the half-open probe waits for rate-limit capacity its slot is free for others
+    (it asks for one again after the wait): a probe slot never waits on the quota."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.status(503)])
+    free_while_waiting: list[bool] = []
+    store = _ScriptedStore([])
+
+    def sleep(seconds: float) -> None:
+        breakers = policy._engine.breakers
+        assert breakers is not None
+        [key] = policy.stats().by_key
+        try:
+            admission = breakers.admit(key)
+        except rr.CircuitOpenError:
+            free_while_waiting.append(False)
+        else:
+            free_while_waiting.append(True)
+            breakers.release(admission)
+        clock.sleep(seconds)
+
+    async def asleep(seconds: float) -> None:
+        sleep(seconds)
+
+    policy = rr.Resilience(
+        store=store,
+        rate_limit=rr.RateLimit(requests_per_minute=600),
+        breaker=rr.BreakerConfig(fail_max=1, reset_timeout=5.0),
+        attempts=1,
+        clock=clock,
+        sleep=asleep if asynchronous else sleep,
+    )
+    if asynchronous:
+        aclient = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
+        with pytest.raises(openai.InternalServerError):
+            await aclient.responses.create(model=MODEL, input="opens the breaker")
+        _rewind(policy)
+        store.limiter.waits = [1.0]
+        assert (await aclient.responses.create(model=MODEL, input="probe")).status == "completed"
+    else:
+        client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+        with pytest.raises(openai.InternalServerError):
+            client.responses.create(model=MODEL, input="opens the breaker")
+        _rewind(policy)
+        store.limiter.waits = [1.0]
+        assert client.responses.create(model=MODEL, input="probe").status == "completed"
+    assert free_while_waiting == [True]
+    assert policy._engine.breakers is not None
+    [key] = policy.stats().by_key
+    assert policy._engine.breakers.state(key) == "closed"
+
+
+def test_a_store_without_a_limiter_is_refused_at_construction_unless_pacing_is_off() -> None:
+    class Old:
+        def breaker_backend(self, *a: Any) -> Any: ...
+        def budget_backend(self, *a: Any) -> Any: ...
+
+    with pytest.raises(TypeError, match=r"limiter_backend\(\).*rate_limit=None"):
+        rr.Resilience(store=Old())
+    rr.Resilience(store=Old(), rate_limit=None)  # type: ignore[arg-type]
+
+
+def test_a_decorated_function_is_charged_the_tokens_its_responses_report() -> None:
+    """A decorated function's request is not seen, so nothing is estimated: the tokens its
+    responses report are charged after each call, and the next calls wait for them."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI(output_words=500)
+    raw = fake.client(max_retries=0)
+    policy = rr.Resilience(
+        rate_limit=rr.RateLimit(tokens_per_minute=6000), clock=clock, sleep=clock.sleep
+    )
+
+    @policy
+    def ask(prompt: str) -> Any:
+        return raw.responses.create(model=MODEL, input=prompt)
+
+    used = []
+    for _ in range(4):
+        response = ask("hi")
+        used.append(response.usage.total_tokens)
+    assert min(used) > 100  # one second's burst of 6,000 a minute
+    # Each call's tokens are owed before the next goes: at 100 tokens a second.
+    assert sum(clock.sleeps) >= (sum(used[:-1]) - 100) / 100 - 0.01
+    assert policy.stats().total.rate_limited == 3
+
+
+def test_an_error_while_learning_from_an_answer_never_costs_the_call_its_answer() -> None:
+    class Broken(_Scripted):
+        def observe(self, key: str, headers: Any, status: int | None) -> None:
+            raise RuntimeError("a header the reader trips on")
+
+    store = _ScriptedStore([])
+    store.limiter = Broken([])
+    fake = FakeResponsesAPI()
+    client = rr.ResilientOpenAI(fake.client(), resilience=rr.Resilience(store=store))
+    with structlog.testing.capture_logs() as logs:
+        statuses = [client.responses.create(model=MODEL, input="hi").status for _ in range(3)]
+    assert statuses == ["completed"] * 3
+    assert len(fake.requests) == 3
+    failed = [e for e in logs if e["event"] == "resilient_responses.instrumentation_failed"]
+    assert [(e["component"], e["error"]) for e in failed] == [("Broken", "RuntimeError")]
+
+
+async def test_an_error_while_learning_async_never_costs_the_call_its_answer() -> None:
+    class Broken(_Scripted):
+        async def aobserve(self, key: str, headers: Any, status: int | None) -> None:
+            raise RuntimeError("a fleet store that raises")
+
+    store = _ScriptedStore([])
+    store.limiter = Broken([])
+    fake = FakeResponsesAPI()
+    client = rr.AsyncResilientOpenAI(fake.async_client(), resilience=rr.Resilience(store=store))
+    response = await client.responses.create(model=MODEL, input="hi")
+    assert response.status == "completed"
+    assert len(fake.requests) == 1

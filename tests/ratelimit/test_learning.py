@@ -255,3 +255,17 @@ def test_free_says_what_acquire_would_do(make: Make, clock: VirtualClock) -> Non
     configured.acquire(KEY, 0)
     configured.observe(KEY, {}, 200)
     assert not configured.free(KEY)
+
+
+def test_a_request_of_no_estimated_tokens_waits_out_the_tokens_owed(
+    make: Make, clock: VirtualClock
+) -> None:
+    """A decorated call is estimated at 0 tokens; the tokens its response reports are
+    charged after it, and the next request waits until they are paid back."""
+    limiter = make(RateLimit(tokens_per_minute=6000))  # 100 a second
+    assert limiter.acquire(KEY, 0) == 0.0
+    limiter.reconcile(KEY, 0, 600)  # six seconds' worth
+    wait = limiter.acquire(KEY, 0)
+    assert 5.0 <= wait <= 6.0 + SLACK
+    clock.sleep(6.0)
+    assert limiter.acquire(KEY, 0) == 0.0

@@ -179,8 +179,8 @@ def report_instrumentation_error(component: object, exc: Exception) -> None:
             "resilient_responses.instrumentation_failed",
             component=type(component).__name__,
             error=type(exc).__name__,
-            hint="a hook, tracer or call observer raised; it is skipped for this event and "
-            "the call is unaffected (logged once per component)",
+            hint="a hook, tracer, call observer or the rate limit raised; it is skipped for "
+            "this event and the call is unaffected (logged once per component)",
         )
     except Exception:  # noqa: BLE001 - reporting a broken logger must not break the call
         return
