@@ -48,6 +48,7 @@ class CallState(CallReports):
         "idempotency_key",
         "inspect_result",
         "paced",
+        "quota",
         "tokens",
         "via_client",
     )
@@ -61,9 +62,12 @@ class CallState(CallReports):
         via_client: bool,
         stream: bool = False,
         operation: str | None = None,
+        quota: str | None = None,
     ) -> None:
         self.engine = engine
         self.key = key
+        #: The rate limit's key: the breaker's, plus the client's credentials' digest.
+        self.quota = quota or key
         self.model = model
         self.via_client = via_client
         self.attempt = 0  # attempts since the call began, or since a stream's last progress
@@ -90,18 +94,12 @@ class CallState(CallReports):
         #: Whether attempts wait for rate-limit capacity: every drop-in client call; a
         #: decorated function only against limits configured (it sees no headers).
         rate_limit = engine.config.rate_limit
-        # In testing mode nothing sleeps, so nothing can be paced either (waiters would
-        # spin): pacing is tested with an injected sleep and clock instead.
+        # In testing mode nothing sleeps, so nothing is paced (waiters would spin): pacing
+        # is tested with an injected sleep and clock instead.
         self.paced = (
             engine.limiter is not None
             and not get_testing().enabled
-            and (
-                via_client
-                or (
-                    rate_limit is not None
-                    and (rate_limit.requests_per_minute or rate_limit.tokens_per_minute) is not None
-                )
-            )
+            and (via_client or (rate_limit is not None and rate_limit.configured))
         )
         self.spans: tuple[CallSpan, ...] = (
             start_spans(engine, key, model, stream=stream, operation=operation)
@@ -112,7 +110,7 @@ class CallState(CallReports):
     def weigh(self, body: Mapping[str, object]) -> None:
         """Estimate the request's tokens (*body*: its ``create`` keywords) when paced."""
         limiter = self.engine.limiter
-        if self.paced and limiter is not None and not limiter.free(self.key):
+        if self.paced and limiter is not None and not limiter.free(self.quota):
             self.tokens = estimate_tokens(body)
 
     # -- admission ------------------------------------------------------------------------
@@ -131,7 +129,7 @@ class CallState(CallReports):
                         self._admission = breakers.admit(self.key)
                     except CircuitOpenError as exc:
                         self._refused(exc)
-                wait = limiter.acquire(self.key, self.tokens) if limiter is not None else 0.0
+                wait = limiter.acquire(self.quota, self.tokens) if limiter is not None else 0.0
                 if wait <= 0:
                     break
                 self._hold(wait)
@@ -157,7 +155,7 @@ class CallState(CallReports):
                         self._admission = await breakers.aadmit(self.key)
                     except CircuitOpenError as exc:
                         self._refused(exc)
-                wait = await limiter.aacquire(self.key, self.tokens) if limiter else 0.0
+                wait = await limiter.aacquire(self.quota, self.tokens) if limiter else 0.0
                 if wait <= 0:
                     break
                 self._hold(wait)
@@ -256,13 +254,13 @@ class CallState(CallReports):
         """An answer's headers (x-ratelimit-*, a 429's Retry-After) for the rate limit."""
         limiter = self.engine.limiter
         if self.paced and limiter is not None:
-            limiter.observe(self.key, headers, status)
+            limiter.observe(self.quota, headers, status)
 
     async def aobserve(self, headers: Mapping[str, str], status: int | None) -> None:
         """The async twin of :meth:`observe`."""
         limiter = self.engine.limiter
         if self.paced and limiter is not None:
-            await limiter.aobserve(self.key, headers, status)
+            await limiter.aobserve(self.quota, headers, status)
 
     def _record(self, tripped: bool | None) -> str | None:
         admission, self._admission = self._admission, None
@@ -322,8 +320,8 @@ class CallState(CallReports):
             self._record(False)
             used = self._success(result)
             limiter = self.engine.limiter if self.paced else None
-            if used is not None and limiter and (self.tokens or not limiter.free(self.key)):
-                limiter.reconcile(self.key, self.tokens, used)
+            if used is not None and limiter and (self.tokens or not limiter.free(self.quota)):
+                limiter.reconcile(self.quota, self.tokens, used)
         else:
             self._declared(failure, result, self.judge(failure))
 
@@ -334,8 +332,8 @@ class CallState(CallReports):
             await self._arecord(False)
             used = self._success(result)
             limiter = self.engine.limiter if self.paced else None
-            if used is not None and limiter and (self.tokens or not limiter.free(self.key)):
-                await limiter.areconcile(self.key, self.tokens, used)
+            if used is not None and limiter and (self.tokens or not limiter.free(self.quota)):
+                await limiter.areconcile(self.quota, self.tokens, used)
         else:
             self._declared(failure, result, await self.ajudge(failure))
 

@@ -31,6 +31,7 @@ from ._request import (
     attempt_headers,
     attempt_timeout,
     breaker_key,
+    credentials_tag,
     install_answer_hooks,
     sending,
     sent,
@@ -55,12 +56,14 @@ def _new_call(
     kwargs: dict[str, Any],
 ) -> CallState:
     operation = getattr(method, "__name__", None)
+    key = breaker_key(client, model)
     state = CallState(
         resilience._engine,
-        breaker_key(client, model),
+        key,
         model if isinstance(model, str) else None,
         via_client=True,
         operation=operation,
+        quota=f"{key} #{credentials_tag(client)}",
     )
     if operation in _GENERATING:
         state.inspect_result = classify

@@ -19,7 +19,7 @@ from ._cache import replay_events
 from ._classify import classify
 from ._engine import Engine
 from ._policy import choose_fallback
-from ._request import redact_url
+from ._request import credentials_tag, redact_url
 from ._stream_replay import replayed
 from .events import CallReport, FellBack, observe_calls
 from .exceptions import CircuitOpenError
@@ -120,7 +120,8 @@ def cache_key(engine: Engine, client: Any, kwargs: dict[str, Any]) -> str | None
     cache = engine.config.cache
     if cache is None:
         return None
-    return cache.key(kwargs, namespace=redact_url(client.base_url))
+    # One account's answers are never another's: the credentials' digest is in the key.
+    return cache.key(kwargs, namespace=f"{redact_url(client.base_url)} #{credentials_tag(client)}")
 
 
 def cached(
@@ -136,7 +137,7 @@ def cached(
         return None
     if not stream:
         return response
-    return replayed(replay_events(response), str(client.base_url), asynchronous=asynchronous)
+    return replayed(replay_events(response), redact_url(client.base_url), asynchronous=asynchronous)
 
 
 def store(engine: Engine, key: str | None, response: object) -> None:

@@ -174,6 +174,11 @@ class RateLimit:
         object.__setattr__(self, "burst_seconds", burst)
 
     @property
+    def configured(self) -> bool:
+        """A limit is configured (a decorated call, which sees no headers, is paced)."""
+        return self.requests_per_minute is not None or self.tokens_per_minute is not None
+
+    @property
     def gated(self) -> bool:
         """Unknown keys send their first call alone (learning, nothing configured)."""
         return (

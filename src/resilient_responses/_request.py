@@ -6,6 +6,7 @@ headers and key their breakers the same way.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ __all__ = [
     "attempt_headers",
     "attempt_timeout",
     "breaker_key",
+    "credentials_tag",
     "install_answer_hooks",
     "redact_url",
     "sending",
@@ -51,6 +53,24 @@ def breaker_key(client: Any, model: object) -> str:
         cached = client.__dict__["_rr_base_url"] = (url, redact_url(url))
     base: str = cached[1]
     return f"{base} {model}" if isinstance(model, str) else base
+
+
+def credentials_tag(client: Any) -> str:
+    """A short digest of the client's credentials (API key, organization, project): keeps
+    the cache entries and rate-limit state of clients that share a ``Resilience`` but not
+    an account apart. One-way; the key itself is never kept in a name or sent anywhere."""
+    given = (
+        getattr(client, "api_key", None),
+        getattr(client, "organization", None),
+        getattr(client, "project", None),
+    )
+    cached = client.__dict__.get("_rr_credentials")
+    if cached is None or cached[0] != given:
+        text = "\0".join(part if isinstance(part, str) else "" for part in given)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        cached = client.__dict__["_rr_credentials"] = (given, digest)
+    tag: str = cached[1]
+    return tag
 
 
 def attempt_headers(state: CallState, extra_headers: Mapping[str, str] | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ import openai
 
 from ._call import CallState
 from ._contract import StreamCore
-from ._request import attempt_headers, attempt_timeout, breaker_key
+from ._request import attempt_headers, attempt_timeout, breaker_key, credentials_tag
 from ._stream_call import StallWatch, StreamCall
 from ._stream_shell import AsyncResilientStream, ResilientStream
 
@@ -128,13 +128,15 @@ def stream_call(
             if isinstance(kwargs.get(name, openai.omit), (openai.Omit, openai.NotGiven)):
                 kwargs[name] = True
     model = kwargs.get("model")
+    key = breaker_key(client, model)
     state = CallState(
         engine,
-        breaker_key(client, model),
+        key,
         model if isinstance(model, str) else None,
         via_client=True,
         stream=True,
         operation=operation,
+        quota=f"{key} #{credentials_tag(client)}",
     )
     if operation == "create":
         state.weigh(kwargs)

@@ -297,3 +297,21 @@ async def test_an_error_while_learning_async_never_costs_the_call_its_answer() -
     response = await client.responses.create(model=MODEL, input="hi")
     assert response.status == "completed"
     assert len(fake.requests) == 1
+
+
+def test_each_account_is_paced_on_its_own_quota() -> None:
+    """Quotas belong to an account: clients of two API keys sharing a Resilience do not
+    wait for each other; two clients of one key share one quota."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI()
+    policy = rr.Resilience(
+        rate_limit=rr.RateLimit(requests_per_minute=60), clock=clock, sleep=clock.sleep
+    )
+    a = rr.ResilientOpenAI(fake.client(api_key="sk-a"), resilience=policy)
+    also_a = rr.ResilientOpenAI(fake.client(api_key="sk-a"), resilience=policy)
+    b = rr.ResilientOpenAI(fake.client(api_key="sk-b"), resilience=policy)
+    a.responses.create(model=MODEL, input="hi")
+    b.responses.create(model=MODEL, input="hi")
+    assert clock.sleeps == []  # b has a quota of its own
+    also_a.responses.create(model=MODEL, input="hi")
+    assert sum(clock.sleeps) == pytest.approx(1.0, abs=0.01)  # one a second, shared by a's

@@ -41,6 +41,35 @@ def test_a_repeated_request_sends_one_http_request() -> None:
     assert stats.cache_usd_saved > 0
 
 
+@pytest.mark.parametrize(
+    ("other", "shared"),
+    [
+        ({"api_key": "sk-tenant-b"}, False),
+        ({"organization": "org-b"}, False),
+        ({"project": "proj-b"}, False),
+        ({}, True),
+    ],
+)
+def test_clients_of_another_account_never_share_cached_answers(
+    other: dict[str, str], shared: bool
+) -> None:
+    """One Resilience shared by clients of several accounts (a multi-tenant service):
+    an answer cached for one account is never served to another."""
+    fake = FakeResponsesAPI()
+    policy = rr.Resilience(cache=rr.ResponseCache(), breaker=None)
+    tenant_a = rr.ResilientOpenAI(fake.client(api_key="sk-tenant-a"), resilience=policy)
+    tenant_b = rr.ResilientOpenAI(
+        fake.client(**{"api_key": "sk-tenant-a", **other}), resilience=policy
+    )
+    first = tenant_a.responses.create(model=MODEL, input="my data", metadata={"t": "a"})
+    second = tenant_b.responses.create(model=MODEL, input="my data", metadata={"t": "a"})
+    assert len(fake.requests) == (1 if shared else 2)
+    assert (second.id == first.id) is shared
+    assert tenant_a.responses.create(model=MODEL, input="my data", metadata={"t": "a"}).id == (
+        first.id
+    )
+
+
 def test_a_different_request_misses() -> None:
     fake = FakeResponsesAPI()
     client = _client(fake)
