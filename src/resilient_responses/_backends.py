@@ -174,6 +174,15 @@ class LimiterBackend(Protocol):
         """The async form of :meth:`reconcile`."""
         ...
 
+    def refund(self, key: str, tokens: int) -> None:
+        """A request taken at *tokens* was refused before it ran (a 4xx answer): give
+        its tokens back."""
+        ...
+
+    async def arefund(self, key: str, tokens: int) -> None:
+        """The async form of :meth:`refund`."""
+        ...
+
 
 class Store(Protocol):
     """Builds the live state of one ``Resilience``: ``Resilience(store=...)``.

@@ -255,12 +255,16 @@ class CallState(CallReports):
         limiter = self.engine.limiter
         if self.paced and limiter is not None:
             limiter.observe(self.quota, headers, status)
+            if self.tokens and status is not None and 400 <= status < 500:
+                limiter.refund(self.quota, self.tokens)  # refused: it used nothing
 
     async def aobserve(self, headers: Mapping[str, str], status: int | None) -> None:
         """The async twin of :meth:`observe`."""
         limiter = self.engine.limiter
         if self.paced and limiter is not None:
             await limiter.aobserve(self.quota, headers, status)
+            if self.tokens and status is not None and 400 <= status < 500:
+                await limiter.arefund(self.quota, self.tokens)
 
     def _record(self, tripped: bool | None) -> str | None:
         admission, self._admission = self._admission, None

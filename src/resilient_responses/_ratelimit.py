@@ -561,7 +561,10 @@ class MemoryLimiter:
             new_tokens, wait_us = limited.step(now_us, weight)
             if wait_us:  # nothing committed: the request unit stays
                 return entry.line_up(now, wait_us / 1e6, tokens)
-            limited.tat = new_tokens + (tokens - weight) * limited.emission
+            # Charged in full, but never more than a minute's worth: the server refuses a
+            # request larger than its limit, and must not leave the key a longer debt.
+            charged = min(tokens, math.ceil(limited.limit))
+            limited.tat = new_tokens + (charged - weight) * limited.emission
         if requests is not None:
             requests.tat = new_requests
         if tokens > 0:
@@ -656,6 +659,22 @@ class MemoryLimiter:
     async def areconcile(self, key: str, estimated: int, actual: int) -> None:
         """The async form of :meth:`reconcile` (no I/O)."""
         self.reconcile(key, estimated, actual)
+
+    def refund(self, key: str, tokens: int) -> None:
+        """A request taken at *tokens* was refused before it ran (a 4xx answer, a 429
+        included): give its tokens back (as much as was charged: a minute's at most)."""
+        entry = self._keys.get(key)
+        if entry is None or entry.tokens is None or tokens <= 0:
+            return
+        with self._lock:
+            limited = entry.tokens
+            if limited is not None:
+                give = min(tokens, math.ceil(limited.limit))
+                limited.shift(_now_us(self._clock)[1], -give)
+
+    async def arefund(self, key: str, tokens: int) -> None:
+        """The async form of :meth:`refund` (no I/O)."""
+        self.refund(key, tokens)
 
 
 def reconcile_delta(estimated: int, actual: int) -> int:

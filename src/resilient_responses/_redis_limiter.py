@@ -258,7 +258,9 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
     # -- reconcile ----------------------------------------------------------------------
 
     def _reconcile_fn(self, key: str, estimated: int, actual: int) -> Any:
-        delta = reconcile_delta(estimated, actual)
+        return self._shift_fn(key, reconcile_delta(estimated, actual))
+
+    def _shift_fn(self, key: str, delta: int) -> Any:
         if not delta or not self._token_limited.get(key):
             return None
         meta, _, tokens = self._redis_keys(key)
@@ -290,6 +292,27 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
             return
         if await self._acall("reconcile", fn) is _LOCAL:
             self._local.reconcile(key, estimated, actual)
+
+    def refund(self, key: str, tokens: int) -> None:
+        """Give back the tokens of a request refused before it ran (one round trip, on a
+        key with a token limit)."""
+        fn = self._shift_fn(key, -tokens) if tokens > 0 else None
+        if fn is None:
+            if self._degraded:
+                self._local.refund(key, tokens)
+            return
+        if self._call("refund", fn) is _LOCAL:
+            self._local.refund(key, tokens)
+
+    async def arefund(self, key: str, tokens: int) -> None:
+        """The async form of :meth:`refund`."""
+        fn = self._shift_fn(key, -tokens) if tokens > 0 else None
+        if fn is None:
+            if self._degraded:
+                self._local.refund(key, tokens)
+            return
+        if await self._acall("refund", fn) is _LOCAL:
+            self._local.refund(key, tokens)
 
 
 def _num(value: float | None) -> str:

@@ -376,7 +376,9 @@ if tpm > 0 then
     if rpm > 0 then shift(KEYS[2], -1, re) end
     return line_up(r[2], 6)
   end
-  if weight ~= w then shift(KEYS[3], weight - w, te) end
+  -- Charged in full, but never more than a minute's worth (the server refuses larger).
+  local charged = math.min(weight, math.ceil(tpm))
+  if charged ~= w then shift(KEYS[3], charged - w, te) end
 end
 if tpm > 0 then return {0, 8} end
 return {0, 7}
@@ -416,7 +418,8 @@ local tpm = tonumber(ARGV[3])
 if tpm == 0 then tpm = tonumber(redis.call('HGET', KEYS[1], 'lt')) or 0 end
 if tpm == 0 then return 0 end
 local te = rate(tpm, tonumber(ARGV[4]))
-shift(KEYS[2], tonumber(ARGV[2]), te)
+-- A refund gives back at most what a request is charged: a minute's worth.
+shift(KEYS[2], math.max(tonumber(ARGV[2]), -math.ceil(tpm)), te)
 return 1
 """
 

@@ -142,6 +142,12 @@ class _Scripted:
     async def areconcile(self, key: str, estimated: int, actual: int) -> None:
         return None
 
+    def refund(self, key: str, tokens: int) -> None:
+        return None
+
+    async def arefund(self, key: str, tokens: int) -> None:
+        return None
+
 
 class _ScriptedStore(rr.MemoryStore):
     def __init__(self, waits: list[float]) -> None:
@@ -315,3 +321,34 @@ def test_each_account_is_paced_on_its_own_quota() -> None:
     assert clock.sleeps == []  # b has a quota of its own
     also_a.responses.create(model=MODEL, input="hi")
     assert sum(clock.sleeps) == pytest.approx(1.0, abs=0.01)  # one a second, shared by a's
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_request_the_server_refuses_as_too_large_leaves_no_debt(
+    asynchronous: bool,
+) -> None:
+    """A request larger than the whole token quota is refused (429, nothing consumed): its
+    estimate is given back, and the calls after it go at once instead of failing their
+    deadline waiting for minutes of debt."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI(quota=Quota(tokens_per_minute=10_000), clock=clock)
+    policy = rr.Resilience(deadline=20.0, attempts=1, clock=clock, sleep=clock.sleep)
+    if asynchronous:
+        aclient = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
+
+        async def create(**kw: Any) -> Any:
+            return await aclient.responses.create(model=MODEL, **kw)
+    else:
+        client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+
+        async def create(**kw: Any) -> Any:
+            return client.responses.create(model=MODEL, **kw)
+
+    for i in range(3):  # the limit is learned from the answers
+        await create(input=f"warm {i}", max_output_tokens=100)
+    with pytest.raises(openai.RateLimitError):
+        await create(input="huge", max_output_tokens=60_000)
+    before = sum(clock.sleeps)
+    for i in range(5):
+        assert (await create(input=f"small {i}", max_output_tokens=100)).status == "completed"
+    assert sum(clock.sleeps) - before < 5.0  # paced at the quota's rate, no minutes of debt

@@ -269,3 +269,14 @@ def test_a_request_of_no_estimated_tokens_waits_out_the_tokens_owed(
     assert 5.0 <= wait <= 6.0 + SLACK
     clock.sleep(6.0)
     assert limiter.acquire(KEY, 0) == 0.0
+
+
+def test_a_request_above_the_minute_is_charged_a_minute_and_refunded_when_refused(
+    make: Make, clock: VirtualClock
+) -> None:
+    limiter = make(RateLimit(tokens_per_minute=6000))
+    assert limiter.acquire(KEY, 60_000) == 0.0  # ten minutes' worth, charged as one
+    wait = limiter.acquire(KEY, 10)
+    assert 55.0 <= wait <= 61.0
+    limiter.refund(KEY, 60_000)  # the server refused it: nothing was used
+    assert limiter.acquire(KEY, 10) <= 1.0 + SLACK
