@@ -251,17 +251,15 @@ class CallState(CallReports):
         raise error
 
     def observe(self, headers: Mapping[str, str], status: int | None) -> None:
-        """An answer's headers (x-ratelimit-*, a 429's Retry-After) for the rate limit."""
-        limiter = self.engine.limiter
-        if self.paced and limiter is not None:
+        """An answer's headers for the rate limit; a refused request (4xx) used nothing."""
+        if self.paced and (limiter := self.engine.limiter) is not None:
             limiter.observe(self.quota, headers, status)
             if self.tokens and status is not None and 400 <= status < 500:
-                limiter.refund(self.quota, self.tokens)  # refused: it used nothing
+                limiter.refund(self.quota, self.tokens)
 
     async def aobserve(self, headers: Mapping[str, str], status: int | None) -> None:
         """The async twin of :meth:`observe`."""
-        limiter = self.engine.limiter
-        if self.paced and limiter is not None:
+        if self.paced and (limiter := self.engine.limiter) is not None:
             await limiter.aobserve(self.quota, headers, status)
             if self.tokens and status is not None and 400 <= status < 500:
                 await limiter.arefund(self.quota, self.tokens)
