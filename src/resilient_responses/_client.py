@@ -170,21 +170,23 @@ def _resilience_of(client: Any) -> Resilience:
 def _routed(base: type, name: str, *, model: bool = False) -> Callable[..., Any]:
     """A method that runs the SDK's ``base.name`` through the client's ``Resilience``.
 
-    *model*: the call names a model (part of the breaker key).
+    *model*: the call names a model (part of the breaker key); one that generates
+    (``parse``, ``compact``) goes on to ``Resilience(fallbacks=...)`` when it gives up.
     """
     sdk_method = getattr(base, name)
+    generates = model and name in _GENERATING
 
     @functools.wraps(sdk_method)
     def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        client = self._client
-        return route_sync(
-            client._resilience,
-            client,
-            sdk_method.__get__(self),
-            args,
-            kwargs,
-            kwargs.get("model") if model else None,
-        )
+        client, method = self._client, sdk_method.__get__(self)
+        resilience: Resilience = client._resilience
+
+        def call(kw: dict[str, Any]) -> Any:
+            return route_sync(
+                resilience, client, method, args, kw, kw.get("model") if model else None
+            )
+
+        return call_with_fallbacks(resilience._engine, kwargs, call) if generates else call(kwargs)
 
     return routed
 
@@ -192,18 +194,20 @@ def _routed(base: type, name: str, *, model: bool = False) -> Callable[..., Any]
 def _arouted(base: type, name: str, *, model: bool = False) -> Callable[..., Any]:
     """The async twin of :func:`_routed`."""
     sdk_method = getattr(base, name)
+    generates = model and name in _GENERATING
 
     @functools.wraps(sdk_method)
     async def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        client = self._client
-        return await route_async(
-            client._resilience,
-            client,
-            sdk_method.__get__(self),
-            args,
-            kwargs,
-            kwargs.get("model") if model else None,
-        )
+        client, method = self._client, sdk_method.__get__(self)
+        resilience: Resilience = client._resilience
+
+        async def call(kw: dict[str, Any]) -> Any:
+            model_of = kw.get("model") if model else None
+            return await route_async(resilience, client, method, args, kw, model_of)
+
+        if generates:
+            return await acall_with_fallbacks(resilience._engine, kwargs, call)
+        return await call(kwargs)
 
     return routed
 

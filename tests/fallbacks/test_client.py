@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 import structlog
 
@@ -122,3 +123,40 @@ async def test_async_primary_outage_answers_from_the_fallback() -> None:
         events = [e async for e in stream]
     assert response.model == FALLBACK
     assert events[-1].response.model == PRIMARY  # the outage was over by then
+
+
+class _Answer(pydantic.BaseModel):
+    text: str
+
+
+def test_parse_falls_back_like_create() -> None:
+    fake = FakeResponsesAPI(text=lambda body: '{"text": "Paris"}')
+    fake.plan([Fault.status(503)] * 4)
+    client = _client(fake)
+    with set_testing(True):
+        parsed = client.responses.parse(model=PRIMARY, input="hi", text_format=_Answer)
+    assert parsed.model == FALLBACK
+    assert parsed.output_parsed == _Answer(text="Paris")
+    assert _models(fake) == [PRIMARY] * 4 + [FALLBACK]
+
+
+async def test_async_parse_falls_back_like_create() -> None:
+    fake = FakeResponsesAPI(text=lambda body: '{"text": "Paris"}')
+    fake.plan([Fault.status(503)] * 4)
+    client = rr.AsyncResilientOpenAI(
+        fake.async_client(), resilience=rr.Resilience(fallbacks={PRIMARY: (FALLBACK,)})
+    )
+    with set_testing(True):
+        parsed = await client.responses.parse(model=PRIMARY, input="hi", text_format=_Answer)
+    assert parsed.model == FALLBACK
+    assert parsed.output_parsed == _Answer(text="Paris")
+    assert _models(fake) == [PRIMARY] * 4 + [FALLBACK]
+
+
+def test_parse_with_a_callers_error_never_falls_back() -> None:
+    fake = FakeResponsesAPI(text=lambda body: '{"text": "Paris"}')
+    fake.plan([Fault.status(400)])
+    client = _client(fake)
+    with set_testing(True), pytest.raises(openai.BadRequestError):
+        client.responses.parse(model=PRIMARY, input="hi", text_format=_Answer)
+    assert _models(fake) == [PRIMARY]
