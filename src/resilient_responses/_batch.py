@@ -7,9 +7,10 @@ One item's failure is that item's :class:`Outcome`; it never stops the batch.
 Concurrency is a bulkhead of *concurrency* slots: the runner keeps at most that many
 calls started and not finished, and starts the next request only when one ends (a bounded
 thread pool for the sync runner; a window of tasks for the async one, which is a
-semaphore whose holders are the tasks themselves). Every request is validated before the
-first is sent (a malformed one fails the whole batch up front, never half-way); each
-outcome is handed to *on_outcome* as soon as it exists.
+semaphore whose holders are the tasks themselves). The input is read and every request
+validated before the first is sent (a malformed one, or a parameter ``responses.create``
+does not take, fails the whole batch up front, never half-way); each outcome is handed to
+*on_outcome* as soon as it exists.
 
 Interruption: ``KeyboardInterrupt``, task cancellation and any error raised by a callback
 propagate unchanged (never converted, never swallowed). Before they leave, the runner
@@ -30,6 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import difflib
+import inspect
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,10 +42,12 @@ from types import MappingProxyType
 from typing import Any
 
 import openai
+from openai.resources.responses import Responses
 from openai.types.responses import Response
 
 from ._chat import async_resilient_client, resilient_client
 from .events import CallReport, observe_calls
+from .exceptions import add_note
 
 __all__ = ["Outcome", "arun_batch", "run_batch"]
 
@@ -94,6 +100,12 @@ class _Item:
     custom_id: str | None
 
 
+#: What ``responses.create`` takes (``custom_id`` is the batch's own, removed before).
+_CREATE_PARAMETERS = frozenset(
+    name for name in inspect.signature(Responses.create).parameters if name != "self"
+)
+
+
 def _items(requests: Iterable[Mapping[str, Any]]) -> list[_Item]:
     """Validate every request before anything is sent."""
     if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
@@ -110,6 +122,13 @@ def _items(requests: Iterable[Mapping[str, Any]]) -> list[_Item]:
             raise TypeError(f"requests[{index}].custom_id must be a str, got {custom_id!r}")
         if body.get("stream"):
             raise ValueError(f"requests[{index}]: stream=True is not supported in a batch")
+        unknown = sorted(name for name in body if name not in _CREATE_PARAMETERS)
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], _CREATE_PARAMETERS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TypeError(
+                f"requests[{index}]: {unknown[0]!r} is not a responses.create parameter{hint}"
+            )
         items.append(_Item(index, MappingProxyType(body), custom_id))
     return items
 
@@ -165,6 +184,28 @@ class _Results:
             self.on_outcome(outcome)
         if self.on_progress is not None:
             self.on_progress(self.done, len(self.outcomes))
+
+    def salvage(self, outcomes: Iterable[Outcome]) -> None:
+        """Record the outcomes of calls that ended while the batch was being stopped: each
+        goes to *on_outcome* (progress is over). An *on_outcome* that raises again is not
+        called again, and its error is noted on the interruption instead of replacing it."""
+        interruption = sys.exc_info()[1]
+        for outcome in outcomes:
+            self.outcomes[outcome.index] = outcome
+            self.done += 1
+            if self.on_outcome is None:
+                continue
+            try:
+                self.on_outcome(outcome)
+            except Exception as exc:
+                if interruption is None:
+                    raise
+                add_note(
+                    interruption,
+                    f"on_outcome raised {type(exc).__name__} again while the batch stopped; "
+                    "the outcomes after it were not passed to it",
+                )
+                self.on_outcome = None
 
     def finished(self) -> list[Outcome]:
         missing = [n for n, outcome in enumerate(self.outcomes) if outcome is None]
@@ -236,9 +277,7 @@ def run_batch(
         # Normally empty. Interrupted: start nothing new, let the running calls end (a
         # thread cannot be interrupted), and report them before the interruption leaves.
         pool.shutdown(wait=True, cancel_futures=True)
-        for future in sorted(running, key=_order):
-            if not future.cancelled() and future.exception() is None:
-                results.record(future.result())
+        results.salvage(_ended(running))
 
 
 # -- async -----------------------------------------------------------------------------
@@ -302,9 +341,7 @@ async def arun_batch(
             task.cancel()
         if running:
             await asyncio.wait(running)
-        for task in sorted(running, key=_order):
-            if not task.cancelled() and task.exception() is None:
-                results.record(task.result())
+        results.salvage(_ended(running))
 
 
 def _index_of(done: Future[Outcome] | asyncio.Task[Outcome]) -> int:
@@ -312,8 +349,9 @@ def _index_of(done: Future[Outcome] | asyncio.Task[Outcome]) -> int:
     return done.result().index
 
 
-def _order(done: Future[Outcome] | asyncio.Task[Outcome]) -> int:
-    """Input order for finished calls with an outcome; the rest last."""
-    if done.cancelled() or done.exception() is not None:
-        return -1
-    return _index_of(done)
+def _ended(
+    calls: Iterable[Future[Outcome]] | Iterable[asyncio.Task[Outcome]],
+) -> list[Outcome]:
+    """The outcomes of the calls that ended with one (not cancelled), in input order."""
+    ended = [c.result() for c in calls if not c.cancelled() and c.exception() is None]
+    return sorted(ended, key=lambda outcome: outcome.index)

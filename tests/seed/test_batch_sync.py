@@ -119,3 +119,37 @@ def test_sync_invalid_input_raises_before_anything_is_sent() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         run_batch(fake.client(), [good], concurrency=0)
     assert fake.requests == []
+
+
+def test_sync_a_parameter_create_does_not_take_fails_the_batch_up_front() -> None:
+    fake = FakeResponsesAPI()
+    good = {"model": MODEL, "input": "x"}
+    with pytest.raises(TypeError, match=r"requests\[1\]: 'modle' .*did you mean 'model'"):
+        run_batch(fake.client(), [good, {"modle": MODEL, "input": "y"}])
+    assert fake.requests == []
+
+
+def test_sync_a_callback_raising_again_on_the_way_out_keeps_the_first_error() -> None:
+    """on_progress raising on every call: the first error leaves run_batch unchanged, and
+    every call that ended still reaches on_outcome."""
+    raised: list[Exception] = []
+    delivered: list[Outcome] = []
+
+    def on_progress(done: int, total: int) -> None:
+        if done >= 3:
+            raised.append(RuntimeError(f"progress bar broke at {done}"))
+            raise raised[-1]
+
+    fake = FakeResponsesAPI()
+    with pytest.raises(RuntimeError) as caught:
+        run_batch(
+            fake.client(),
+            requests_(40),
+            concurrency=8,
+            on_progress=on_progress,
+            on_outcome=delivered.append,
+        )
+    assert caught.value is raised[0]
+    assert len(raised) == 1
+    assert len(delivered) == len(fake.requests)  # every call that ended was reported
+    assert len({o.index for o in delivered}) == len(delivered)  # each once
