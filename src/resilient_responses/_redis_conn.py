@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
@@ -118,6 +118,22 @@ def _register(client: Any) -> _Scripts[Any]:
     )
 
 
+async def _closer(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
+    """Closes *client* when its event loop ends: ``asyncio.run`` (and every runner) ends by
+    closing the async generators still open, and this one's ``finally`` closes the
+    client's connections, so a store used from many short-lived loops leaves none behind
+    for the garbage collector."""
+    try:
+        yield
+    finally:
+        await client.aclose()
+        await client.connection_pool.disconnect()  # a pool passed in is not closed with it
+
+
+async def _start(closer: AsyncGenerator[None, None]) -> None:
+    await closer.__anext__()  # registered with the running loop from here on
+
+
 class _Connection:
     """The store's clients: one sync client, and an async client per event loop.
 
@@ -129,6 +145,7 @@ class _Connection:
     """
 
     __slots__ = (
+        "_closers",
         "_factory",
         "_fixed",
         "_fixed_taken",
@@ -156,6 +173,8 @@ class _Connection:
         self._lock = threading.Lock()
         self._releaser: concurrent.futures.ThreadPoolExecutor | None = None
         self._releaser_pid = 0
+        # Each loop's closer of its async client (the loop itself holds it only weakly).
+        self._closers: dict[int, AsyncGenerator[None, None]] = {}
         # Lease releases scheduled on an event loop, kept alive until they finish.
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -174,6 +193,7 @@ class _Connection:
                 gone = ref()
                 if gone is None or gone.is_closed():
                     del self._loops[ident]
+                    self._closers.pop(ident, None)
             if self._fixed is not None:
                 if self._fixed_taken:
                     return None
@@ -181,6 +201,8 @@ class _Connection:
                 client = self._fixed
             elif self._factory is not None:
                 client = self._factory()
+                closer = self._closers[id(loop)] = _closer(client)
+                self.keep(loop.create_task(_start(closer)))
             else:
                 return None
             scripts: _Scripts[AsyncScript] = _register(client)
@@ -205,8 +227,12 @@ class _Connection:
 
     async def aclose(self, *, owned: bool) -> None:
         """Close the running loop's async client (when the store built it)."""
-        entry = self._loops.pop(id(asyncio.get_running_loop()), None)
-        if entry is not None and owned and entry[1] is not self._fixed:
+        loop_id = id(asyncio.get_running_loop())
+        entry = self._loops.pop(loop_id, None)
+        closer = self._closers.pop(loop_id, None)
+        if closer is not None:
+            await closer.aclose()  # its finally closes the client
+        elif entry is not None and owned and entry[1] is not self._fixed:
             await entry[1].aclose()
 
     def close(self, *, owned: bool) -> None:

@@ -113,3 +113,30 @@ async def test_async_calls_survive_redis_stopping_and_share_state_when_it_is_bac
     assert policy.breaker_state(key) == "open"  # counted in the restarted Redis
     await store.aclose()
     store.close()
+
+
+def test_a_store_used_from_many_event_loops_leaves_no_connection_behind(
+    redis_url: str, rclient: Any, prefix: str
+) -> None:
+    """Each asyncio.run gets its own async client; when the loop ends its connections are
+    closed with it (not left to the garbage collector, or open on the server)."""
+    import asyncio
+    import warnings
+
+    store = RedisStore.from_url(redis_url, prefix=prefix, timeout=TIMEOUT)
+    policy = rr.Resilience(store=store)
+    fake = FakeResponsesAPI()
+    before = len(rclient.client_list())
+
+    async def some_calls() -> None:
+        client = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
+        for _ in range(3):
+            await client.responses.create(model=MODEL, input="hi")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        for _ in range(5):
+            asyncio.run(some_calls())
+    # The store's own sync client may have connected once; no async connection is left.
+    assert len(rclient.client_list()) <= before + 1
+    store.close()
