@@ -174,6 +174,15 @@ class LimiterBackend(Protocol):
         """The async form of :meth:`reconcile`."""
         ...
 
+    def leave(self, key: str, tokens: int) -> None:
+        """A caller told to wait left instead (cancelled, out of time): give its place in
+        the line back."""
+        ...
+
+    async def aleave(self, key: str, tokens: int) -> None:
+        """The async form of :meth:`leave`."""
+        ...
+
     def refund(self, key: str, tokens: int) -> None:
         """A request taken at *tokens* was refused before it ran (a 4xx answer): give
         its tokens back."""

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 
 from ._backends import Admission
-from ._call_report import CallReports
+from ._call_pacing import CallPacing
 from ._classify import Failure, classify
 from ._config import get_testing
 from ._cost import usage_from
 from ._engine import Engine, start_spans
-from ._policy import Decision, Situation, decide, pace, trips
-from ._tokens import estimate_tokens
+from ._policy import Decision, Situation, decide, trips
 from .events import CallSpan, CallSucceeded
 from .exceptions import CircuitOpenError, DeadlineExceededError
 
@@ -29,11 +28,9 @@ __all__ = ["CallState", "DeclaredFailure"]
 
 
 _UNANSWERED = frozenset({"connection", "timeout", "pool_timeout"})  # got no answer at all
-#: What a call that gave up waiting for rate-limit capacity reports as its failure.
-_NO_CAPACITY = Failure(kind="status", status=429, code="rate_limit_exceeded")
 
 
-class CallState(CallReports):
+class CallState(CallPacing):
     """One call across its attempts (one stream across its connections). Not shared.
 
     The loops drive it: :meth:`begin` before each attempt, then :meth:`settle` with the
@@ -42,14 +39,10 @@ class CallState(CallReports):
     """
 
     __slots__ = (
-        "_admission",
         "breaker_waits",
         "delivered",
         "idempotency_key",
         "inspect_result",
-        "paced",
-        "quota",
-        "tokens",
         "via_client",
     )
 
@@ -107,12 +100,6 @@ class CallState(CallReports):
             else ()
         )
 
-    def weigh(self, body: Mapping[str, object]) -> None:
-        """Estimate the request's tokens (*body*: its ``create`` keywords) when paced."""
-        limiter = self.engine.limiter
-        if self.paced and limiter is not None and not limiter.free(self.quota):
-            self.tokens = estimate_tokens(body)
-
     # -- admission ------------------------------------------------------------------------
 
     def begin(self) -> None:
@@ -120,7 +107,6 @@ class CallState(CallReports):
         either refuses. No breaker admission is held while waiting for capacity."""
         self._before_attempt()
         breakers = self.engine.breakers
-        limiter = self.engine.limiter if self.paced else None
         waited = 0.0
         try:
             while True:
@@ -129,12 +115,9 @@ class CallState(CallReports):
                         self._admission = breakers.admit(self.key)
                     except CircuitOpenError as exc:
                         self._refused(exc)
-                wait = limiter.acquire(self.quota, self.tokens) if limiter is not None else 0.0
-                if wait <= 0:
+                if (wait := self.capacity()) <= 0:
                     break
-                self._hold(wait)
-                self.engine.sleep(wait)
-                waited += wait
+                waited += self.wait_for_capacity(wait)
         finally:
             self.rate_limited(waited)
         budget = self.engine.budget
@@ -146,7 +129,6 @@ class CallState(CallReports):
         """The async twin of :meth:`begin` (a fleet store answers without blocking)."""
         self._before_attempt()
         breakers = self.engine.breakers
-        limiter = self.engine.limiter if self.paced else None
         waited = 0.0
         try:
             while True:
@@ -155,14 +137,11 @@ class CallState(CallReports):
                         self._admission = await breakers.aadmit(self.key)
                     except CircuitOpenError as exc:
                         self._refused(exc)
-                wait = await limiter.aacquire(self.quota, self.tokens) if limiter else 0.0
-                if wait <= 0:
+                if (wait := await self.acapacity()) <= 0:
                     break
-                self._hold(wait)
-                await self.engine.asleep(wait)
+                waited += await self.await_capacity(wait)
                 # An injected sleep may not yield: let the caller we wait for run.
                 await asyncio.sleep(0)
-                waited += wait
         finally:
             self.rate_limited(waited)
         budget = self.engine.budget
@@ -228,42 +207,6 @@ class CallState(CallReports):
             self.gave_up(last, decision.reason or "breaker_open")
         raise self.last_exception from None
 
-    def _hold(self, wait: float) -> None:
-        """The rate limit holds the attempt *wait* seconds: give its breaker admission
-        back while it waits, or give up at once, without sending, when the wait would
-        pass the deadline."""
-        admission, self._admission = self._admission, None
-        if admission is not None and self.engine.breakers is not None:
-            self.engine.breakers.release(admission)
-        decision = pace(wait, elapsed=self.elapsed(), deadline=self.engine.config.deadline)
-        if decision.retry:
-            return
-        self.decision = decision
-        self.attempt -= 1
-        error = DeadlineExceededError(
-            self.engine.config.deadline or 0.0,
-            self.engine.config.clock() - self.began,
-            waiting_for=f"rate-limit capacity of {self.key!r} (back in {wait:.3f}s)",
-        )
-        self.gave_up(_NO_CAPACITY, "rate_limited")
-        if self.last_exception is not None:
-            raise self.last_exception from None
-        raise error
-
-    def observe(self, headers: Mapping[str, str], status: int | None) -> None:
-        """An answer's headers for the rate limit; a refused request (4xx) used nothing."""
-        if self.paced and (limiter := self.engine.limiter) is not None:
-            limiter.observe(self.quota, headers, status)
-            if self.tokens and status is not None and 400 <= status < 500:
-                limiter.refund(self.quota, self.tokens)
-
-    async def aobserve(self, headers: Mapping[str, str], status: int | None) -> None:
-        """The async twin of :meth:`observe`."""
-        if self.paced and (limiter := self.engine.limiter) is not None:
-            await limiter.aobserve(self.quota, headers, status)
-            if self.tokens and status is not None and 400 <= status < 500:
-                await limiter.arefund(self.quota, self.tokens)
-
     def _record(self, tripped: bool | None) -> str | None:
         admission, self._admission = self._admission, None
         breakers = self.engine.breakers
@@ -320,10 +263,7 @@ class CallState(CallReports):
         failure = self.inspect_result(result) if self.inspect_result is not None else None
         if failure is None:
             self._record(False)
-            used = self._success(result)
-            limiter = self.engine.limiter if self.paced else None
-            if used is not None and limiter and (self.tokens or not limiter.free(self.quota)):
-                limiter.reconcile(self.quota, self.tokens, used)
+            self.settle_tokens(self._success(result))
         else:
             self._declared(failure, result, self.judge(failure))
 
@@ -332,10 +272,7 @@ class CallState(CallReports):
         failure = self.inspect_result(result) if self.inspect_result is not None else None
         if failure is None:
             await self._arecord(False)
-            used = self._success(result)
-            limiter = self.engine.limiter if self.paced else None
-            if used is not None and limiter and (self.tokens or not limiter.free(self.quota)):
-                await limiter.areconcile(self.quota, self.tokens, used)
+            await self.asettle_tokens(self._success(result))
         else:
             self._declared(failure, result, await self.ajudge(failure))
 

@@ -485,6 +485,11 @@ class _Key:
         self.queue = at
         return at - now
 
+    def leave(self, now: float, tokens: int) -> None:
+        """A caller lined up left without asking again: the line moves back by its place."""
+        if self.queue > now:
+            self.queue = max(now, self.queue - self.cost(tokens))
+
 
 def _now_us(clock: Callable[[], float]) -> tuple[float, int]:
     now = clock()
@@ -659,6 +664,19 @@ class MemoryLimiter:
     async def areconcile(self, key: str, estimated: int, actual: int) -> None:
         """The async form of :meth:`reconcile` (no I/O)."""
         self.reconcile(key, estimated, actual)
+
+    def leave(self, key: str, tokens: int) -> None:
+        """A caller told to wait left instead (cancelled, out of time): give its place in
+        the line back, so the callers after it are not held for nobody."""
+        entry = self._keys.get(key)
+        if entry is None:
+            return
+        with self._lock:
+            entry.leave(self._clock(), tokens)
+
+    async def aleave(self, key: str, tokens: int) -> None:
+        """The async form of :meth:`leave` (no I/O)."""
+        self.leave(key, tokens)
 
     def refund(self, key: str, tokens: int) -> None:
         """A request taken at *tokens* was refused before it ran (a 4xx answer, a 429

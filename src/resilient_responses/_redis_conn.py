@@ -103,10 +103,11 @@ class _Scripts(Generic[ScriptT]):
     acquire: ScriptT
     observe: ScriptT
     reconcile: ScriptT
+    leave: ScriptT
 
 
 def _register(client: Any) -> _Scripts[Any]:
-    acquire, observe, reconcile = limiter_scripts()
+    acquire, observe, reconcile, leave = limiter_scripts()
     return _Scripts(
         admit=client.register_script(BREAKER_ADMIT),
         record=client.register_script(BREAKER_RECORD),
@@ -115,6 +116,7 @@ def _register(client: Any) -> _Scripts[Any]:
         acquire=client.register_script(acquire),
         observe=client.register_script(observe),
         reconcile=client.register_script(reconcile),
+        leave=client.register_script(leave),
     )
 
 

@@ -293,6 +293,21 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         if await self._acall("reconcile", fn) is _LOCAL:
             self._local.reconcile(key, estimated, actual)
 
+    def _leave_fn(self, key: str, tokens: int) -> Callable[[Any, Any], Any]:
+        meta = self._redis_keys(key)[0]
+        args = (self._now(), str(max(0, tokens)), *self._acquire_tail[:3])
+        return lambda client, scripts: scripts.leave((meta,), args, client=client)
+
+    def leave(self, key: str, tokens: int) -> None:
+        """Give back a place in the fleet's line (one round trip)."""
+        if self._call("leave", self._leave_fn(key, tokens)) is _LOCAL:
+            self._local.leave(key, tokens)
+
+    async def aleave(self, key: str, tokens: int) -> None:
+        """The async form of :meth:`leave`."""
+        if await self._acall("leave", self._leave_fn(key, tokens)) is _LOCAL:
+            self._local.leave(key, tokens)
+
     def refund(self, key: str, tokens: int) -> None:
         """Give back the tokens of a request refused before it ran (one round trip, on a
         key with a token limit)."""

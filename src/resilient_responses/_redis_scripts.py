@@ -424,9 +424,37 @@ return 1
 """
 
 
+_LEAVE_BODY = """
+-- A caller lined up left without asking again (cancelled, out of time): the line moves
+-- back by its place, so callers after it are not held for a phantom.
+local m = redis.call('HMGET', KEYS[1], 'lr', 'lt', 'q')
+local queue = tonumber(m[3])
+if queue == nil then return 0 end
+local rpm = tonumber(ARGV[3])
+if rpm == 0 then rpm = tonumber(m[1]) or 0 end
+local tpm = tonumber(ARGV[4])
+if tpm == 0 then tpm = tonumber(m[2]) or 0 end
+local bs = tonumber(ARGV[5])
+local weight = tonumber(ARGV[2])
+local cost = 0
+if rpm > 0 then cost = rate(rpm, bs) end
+if tpm > 0 and weight > 0 then
+  local te = rate(tpm, bs)
+  if te * weight > cost then cost = te * weight end
+end
+local back = queue - cost / 1000
+if back <= now_ms then
+  redis.call('HDEL', KEYS[1], 'q')
+else
+  redis.call('HSET', KEYS[1], 'q', string.format('%.3f', back))
+end
+return 1
+"""
+
+
 @functools.cache
-def limiter_scripts() -> tuple[str, str, str]:
-    """The rate limiter's scripts ``(acquire, observe, reconcile)``, built on first use
+def limiter_scripts() -> tuple[str, str, str, str]:
+    """The rate limiter's scripts ``(acquire, observe, reconcile, leave)``, built on first use
     (pyrate-limiter is imported then, not with the package).
 
     * acquire. KEYS: meta, requests state, tokens state. ARGV: now_ms (``''``: server
@@ -440,10 +468,14 @@ def limiter_scripts() -> tuple[str, str, str]:
       x-ratelimit headers), burst_seconds, meta_ttl_ms. Releases the gate.
     * reconcile. KEYS: meta, tokens state. ARGV: now_ms, tokens to charge (negative:
       give back), tokens_per_minute configured (0: use the learned one), burst_seconds.
+    * leave. KEYS: meta. ARGV: now_ms, tokens, requests_per_minute configured (0: none),
+      tokens_per_minute configured (0: none), burst_seconds. A caller lined up left: the
+      line (``q``) moves back by its place.
     """
     head = _LIMITER_PRELUDE
     return (
         head + _pyrate_step() + _ACQUIRE_BODY,
         head + _OBSERVE_BODY,
         head + _RECONCILE_BODY,
+        head + _LEAVE_BODY,
     )

@@ -352,3 +352,25 @@ async def test_a_request_the_server_refuses_as_too_large_leaves_no_debt(
     for i in range(5):
         assert (await create(input=f"small {i}", max_output_tokens=100)).status == "completed"
     assert sum(clock.sleeps) - before < 5.0  # paced at the quota's rate, no minutes of debt
+
+
+async def test_cancelled_waiters_give_their_places_back() -> None:
+    """40 callers line up behind a used-up burst, 37 are cancelled while they wait: the
+    callers after them wait for the capacity, not for the places of the gone."""
+    fake = FakeResponsesAPI()
+    policy = rr.Resilience(rate_limit=rr.RateLimit(requests_per_minute=600))  # 10 a second
+    client = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
+    for _ in range(10):  # the burst
+        await client.responses.create(model=MODEL, input="burst")
+    crowd = [
+        asyncio.create_task(client.responses.create(model=MODEL, input="x")) for _ in range(40)
+    ]
+    for _ in range(10):  # every caller asks (in memory: no I/O) and is lined up
+        await asyncio.sleep(0)
+    for task in crowd[3:]:
+        task.cancel()
+    await asyncio.gather(*crowd, return_exceptions=True)
+    start = time.monotonic()
+    await asyncio.gather(*(client.responses.create(model=MODEL, input="y") for _ in range(3)))
+    # Capacity for three is back within about 0.3 s; the 37 gone would have held 3.7 s.
+    assert time.monotonic() - start < 1.5

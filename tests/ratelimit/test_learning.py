@@ -280,3 +280,24 @@ def test_a_request_above_the_minute_is_charged_a_minute_and_refunded_when_refuse
     assert 55.0 <= wait <= 61.0
     limiter.refund(KEY, 60_000)  # the server refused it: nothing was used
     assert limiter.acquire(KEY, 10) <= 1.0 + SLACK
+
+
+def test_callers_who_leave_the_line_give_their_places_back(make: Make, clock: VirtualClock) -> None:
+    """Refused callers are lined up one request's worth apart; those who leave instead of
+    asking again (cancelled, out of time) must not hold the callers after them."""
+    limiter = make(RateLimit(requests_per_minute=600))  # one every 0.1 s
+    while limiter.acquire(KEY, 0) == 0.0:  # the burst; the first caller refused is lined
+        pass
+    waits = [limiter.acquire(KEY, 0) for _ in range(20)]
+    assert waits[-1] >= 1.9  # lined up
+    for _ in range(21):
+        limiter.leave(KEY, 0)
+    assert limiter.acquire(KEY, 0) <= 0.1 + SLACK
+
+
+def test_leaving_an_empty_line_changes_nothing(make: Make, clock: VirtualClock) -> None:
+    limiter = make(RateLimit(requests_per_minute=600))
+    limiter.leave(KEY, 0)  # unknown key
+    assert limiter.acquire(KEY, 0) == 0.0
+    limiter.leave(KEY, 0)
+    assert limiter.acquire(KEY, 0) == 0.0  # the burst is untouched
