@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import math
@@ -252,7 +253,11 @@ class Resilience:
         return breakers.state(key) if breakers is not None else None
 
     def stats(self) -> Stats:
-        """A frozen snapshot of everything counted so far, per breaker key and in total."""
+        """A frozen snapshot of everything counted so far, per breaker key and in total.
+
+        With a ``RedisStore`` it reads the fleet's breaker states and retry budget (a few
+        round trips, each bounded by the store's timeout): from async code, use
+        :meth:`astats`, which never blocks the event loop."""
         engine = self._engine
         states = engine.breakers.states() if engine.breakers is not None else None
         level = engine.budget.level if engine.budget is not None else None
@@ -262,6 +267,10 @@ class Resilience:
             budget_level=level,
             cache=cache.stats() if cache is not None else None,
         )
+
+    async def astats(self) -> Stats:
+        """:meth:`stats` for async code: the store is read on a worker thread."""
+        return await asyncio.to_thread(self.stats)
 
     # -- running calls -------------------------------------------------------------------
 

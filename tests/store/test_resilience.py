@@ -140,3 +140,25 @@ def test_a_store_used_from_many_event_loops_leaves_no_connection_behind(
     # The store's own sync client may have connected once; no async connection is left.
     assert len(rclient.client_list()) <= before + 1
     store.close()
+
+
+async def test_astats_reads_the_fleet_without_blocking_the_loop(astore: RedisStore) -> None:
+    import threading
+
+    policy = rr.Resilience(store=astore)
+    client = rr.AsyncResilientOpenAI(FakeResponsesAPI().async_client(), resilience=policy)
+    await client.responses.create(model=MODEL, input="hi")
+    seen: list[str] = []
+    real = policy.stats
+
+    def stats() -> Any:
+        seen.append(threading.current_thread().name)
+        return real()
+
+    policy.stats = stats  # type: ignore[method-assign]
+    snapshot = await policy.astats()
+    assert snapshot.total.calls == 1
+    assert snapshot.by_key
+    assert all(k.breaker_state == "closed" for k in snapshot.by_key.values())
+    assert len(seen) == 1
+    assert seen[0] != threading.current_thread().name  # not on the loop's thread

@@ -70,6 +70,7 @@ async def _call_and_acall() -> None:
 
     assert_type(policy.call(double, 2), int)
     assert_type(await policy.acall(adouble, 2), int)
+    assert_type((await policy.astats()).total.calls, int)
 
 
 def _drop_in_client_keeps_sdk_types() -> None:
