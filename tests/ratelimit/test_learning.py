@@ -295,9 +295,13 @@ def test_callers_who_leave_the_line_give_their_places_back(make: Make, clock: Vi
     assert limiter.acquire(KEY, 0) <= 0.1 + SLACK
 
 
-def test_leaving_an_empty_line_changes_nothing(make: Make, clock: VirtualClock) -> None:
-    limiter = make(RateLimit(requests_per_minute=600))
-    limiter.leave(KEY, 0)  # unknown key
+def test_leaving_an_empty_line_gives_no_capacity(make: Make, clock: VirtualClock) -> None:
+    """A leave moves the line back, never the bucket: it gives no capacity away."""
+    limiter = make(RateLimit(requests_per_minute=600))  # one every 0.1 s
+    limiter.leave(KEY, 0)  # an unknown key: nothing to give back
     assert limiter.acquire(KEY, 0) == 0.0
-    limiter.leave(KEY, 0)
-    assert limiter.acquire(KEY, 0) == 0.0  # the burst is untouched
+    spacing = limiter.acquire(KEY, 0)  # refused: the bucket is empty
+    assert 0 < spacing <= 0.1 + SLACK
+    for _ in range(5):
+        limiter.leave(KEY, 0)
+    assert limiter.acquire(KEY, 0) > 0  # still refused: leaving made no capacity

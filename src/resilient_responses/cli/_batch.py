@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .. import (
     AsyncResilientOpenAI,
@@ -315,21 +315,25 @@ class _Progress:
 
 
 class _Writer:
-    """Appends one flushed record per outcome to OUT.jsonl."""
+    """Appends one record per outcome to OUT.jsonl, each with a single ``write`` on an
+    unbuffered descriptor opened for appending: a Ctrl-C lands before or after a record,
+    never inside one (a buffered file could flush half a record, then be interrupted)."""
 
     def __init__(self, path: Path, lines: Sequence[Line], summary: Summary) -> None:
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lines = lines
         self._summary = summary
 
     def write(self, outcome: Outcome) -> None:
         record = outcome_record(self._lines[outcome.index], outcome)
-        self._file.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
-        self._file.flush()
+        data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        view = memoryview(data)
+        while view:  # a regular file takes it whole; a short write is finished here
+            view = view[os.write(self._fd, view) :]
         self._summary.add(outcome)
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
