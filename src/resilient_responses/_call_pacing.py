@@ -67,7 +67,10 @@ class CallPacing(CallReports):
             waited = True
         finally:
             if not waited and (limiter := self.engine.limiter) is not None:
-                limiter.leave(self.quota, self.tokens)
+                try:
+                    limiter.leave(self.quota, self.tokens)
+                except Exception as exc:  # noqa: BLE001 - see _left
+                    self._left(exc)
         return wait
 
     async def await_capacity(self, wait: float) -> float:
@@ -79,8 +82,16 @@ class CallPacing(CallReports):
             waited = True
         finally:
             if not waited and (limiter := self.engine.limiter) is not None:
-                await limiter.aleave(self.quota, self.tokens)
+                try:
+                    await limiter.aleave(self.quota, self.tokens)
+                except Exception as exc:  # noqa: BLE001 - see _left
+                    self._left(exc)
         return wait
+
+    def _left(self, exc: Exception) -> None:
+        # Giving the place back is a courtesy to the callers behind: a fleet store that
+        # raises then must not replace what is leaving (a cancellation, the deadline).
+        self.engine.instrumentation_failed(self.engine.limiter, exc)
 
     def _hold(self, wait: float) -> None:
         """Give the attempt's breaker admission back while it waits, or give up at once,

@@ -374,3 +374,26 @@ async def test_cancelled_waiters_give_their_places_back() -> None:
     await asyncio.gather(*(client.responses.create(model=MODEL, input="y") for _ in range(3)))
     # Capacity for three is back within about 0.3 s; the 37 gone would have held 3.7 s.
     assert time.monotonic() - start < 1.5
+
+
+async def test_a_limiter_failing_to_take_a_place_back_never_replaces_a_cancellation() -> None:
+    class Failing(_Scripted):
+        def leave(self, key: str, tokens: int) -> None:
+            raise RuntimeError("redis down")
+
+        async def aleave(self, key: str, tokens: int) -> None:
+            raise RuntimeError("redis down")
+
+    store = _ScriptedStore([])
+    store.limiter = Failing([10.0])
+    fake = FakeResponsesAPI()
+    policy = rr.Resilience(store=store, rate_limit=rr.RateLimit(requests_per_minute=60))
+    client = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
+    task = asyncio.create_task(client.responses.create(model=MODEL, input="hi"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    with structlog.testing.capture_logs() as logs, pytest.raises(asyncio.CancelledError):
+        await task
+    assert fake.requests == []
+    assert [e["component"] for e in logs if "instrumentation_failed" in e["event"]] == ["Failing"]
