@@ -183,12 +183,14 @@ class LimiterBackend(Protocol):
         """The async form of :meth:`leave`."""
         ...
 
-    def refund(self, key: str, tokens: int) -> None:
+    def refund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """A request taken at *tokens* was refused before it ran (a 4xx answer): give
-        its tokens back."""
+        its tokens back. *oversized_only* (a 429): only when the request is larger than
+        the key's whole token limit, one the server can never admit; a 429 for capacity
+        keeps its charge, the back-pressure a crowded quota needs."""
         ...
 
-    async def arefund(self, key: str, tokens: int) -> None:
+    async def arefund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """The async form of :meth:`refund`."""
         ...
 

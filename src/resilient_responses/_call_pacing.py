@@ -117,18 +117,20 @@ class CallPacing(CallReports):
     # -- after it -------------------------------------------------------------------------
 
     def observe(self, headers: Mapping[str, str], status: int | None) -> None:
-        """An answer's headers for the rate limit; a refused request (4xx) used nothing."""
+        """An answer's headers for the rate limit. A request refused before it ran (4xx)
+        gets its tokens back; after a 429 only one larger than the whole limit (one
+        refused for capacity keeps its charge: the back-pressure a crowded key needs)."""
         if self.paced and (limiter := self.engine.limiter) is not None:
             limiter.observe(self.quota, headers, status)
             if self.tokens and status is not None and 400 <= status < 500:
-                limiter.refund(self.quota, self.tokens)
+                limiter.refund(self.quota, self.tokens, oversized_only=status == 429)
 
     async def aobserve(self, headers: Mapping[str, str], status: int | None) -> None:
         """The async twin of :meth:`observe`."""
         if self.paced and (limiter := self.engine.limiter) is not None:
             await limiter.aobserve(self.quota, headers, status)
             if self.tokens and status is not None and 400 <= status < 500:
-                await limiter.arefund(self.quota, self.tokens)
+                await limiter.arefund(self.quota, self.tokens, oversized_only=status == 429)
 
     def settle_tokens(self, used: int | None) -> None:
         """A response reported *used* tokens: charge what the estimate missed."""

@@ -678,21 +678,22 @@ class MemoryLimiter:
         """The async form of :meth:`leave` (no I/O)."""
         self.leave(key, tokens)
 
-    def refund(self, key: str, tokens: int) -> None:
-        """A request taken at *tokens* was refused before it ran (a 4xx answer, a 429
-        included): give its tokens back (as much as was charged: a minute's at most)."""
+    def refund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
+        """A request taken at *tokens* was refused before it ran: give its tokens back (as
+        much as was charged: a minute's at most); with *oversized_only* (a 429), only
+        when it is larger than the whole limit (see ``LimiterBackend.refund``)."""
         entry = self._keys.get(key)
         if entry is None or entry.tokens is None or tokens <= 0:
             return
         with self._lock:
             limited = entry.tokens
-            if limited is not None:
+            if limited is not None and not (oversized_only and tokens <= limited.limit):
                 give = min(tokens, math.ceil(limited.limit))
                 limited.shift(_now_us(self._clock)[1], -give)
 
-    async def arefund(self, key: str, tokens: int) -> None:
+    async def arefund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """The async form of :meth:`refund` (no I/O)."""
-        self.refund(key, tokens)
+        self.refund(key, tokens, oversized_only=oversized_only)
 
 
 def reconcile_delta(estimated: int, actual: int) -> int:

@@ -260,7 +260,7 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
     def _reconcile_fn(self, key: str, estimated: int, actual: int) -> Any:
         return self._shift_fn(key, reconcile_delta(estimated, actual))
 
-    def _shift_fn(self, key: str, delta: int) -> Any:
+    def _shift_fn(self, key: str, delta: int, *, oversized_only: bool = False) -> Any:
         if not delta or not self._token_limited.get(key):
             return None
         meta, _, tokens = self._redis_keys(key)
@@ -269,6 +269,7 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
             str(delta),
             _num(self._config.tokens_per_minute),
             repr(self._config.burst_seconds),
+            "1" if oversized_only else "0",
         )
         return lambda client, scripts: scripts.reconcile((meta, tokens), args, client=client)
 
@@ -308,26 +309,26 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         if await self._acall("leave", self._leave_fn(key, tokens)) is _LOCAL:
             self._local.leave(key, tokens)
 
-    def refund(self, key: str, tokens: int) -> None:
+    def refund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """Give back the tokens of a request refused before it ran (one round trip, on a
-        key with a token limit)."""
-        fn = self._shift_fn(key, -tokens) if tokens > 0 else None
+        key with a token limit; see ``LimiterBackend.refund``)."""
+        fn = self._shift_fn(key, -tokens, oversized_only=oversized_only) if tokens > 0 else None
         if fn is None:
             if self._degraded:
-                self._local.refund(key, tokens)
+                self._local.refund(key, tokens, oversized_only=oversized_only)
             return
         if self._call("refund", fn) is _LOCAL:
-            self._local.refund(key, tokens)
+            self._local.refund(key, tokens, oversized_only=oversized_only)
 
-    async def arefund(self, key: str, tokens: int) -> None:
+    async def arefund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """The async form of :meth:`refund`."""
-        fn = self._shift_fn(key, -tokens) if tokens > 0 else None
+        fn = self._shift_fn(key, -tokens, oversized_only=oversized_only) if tokens > 0 else None
         if fn is None:
             if self._degraded:
-                self._local.refund(key, tokens)
+                self._local.refund(key, tokens, oversized_only=oversized_only)
             return
         if await self._acall("refund", fn) is _LOCAL:
-            self._local.refund(key, tokens)
+            self._local.refund(key, tokens, oversized_only=oversized_only)
 
 
 def _num(value: float | None) -> str:

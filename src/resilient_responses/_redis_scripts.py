@@ -418,8 +418,11 @@ local tpm = tonumber(ARGV[3])
 if tpm == 0 then tpm = tonumber(redis.call('HGET', KEYS[1], 'lt')) or 0 end
 if tpm == 0 then return 0 end
 local te = rate(tpm, tonumber(ARGV[4]))
+local delta = tonumber(ARGV[2])
+-- A 429's refund is for a request larger than the whole limit only.
+if ARGV[5] == '1' and -delta <= tpm then return 0 end
 -- A refund gives back at most what a request is charged: a minute's worth.
-shift(KEYS[2], math.max(tonumber(ARGV[2]), -math.ceil(tpm)), te)
+shift(KEYS[2], math.max(delta, -math.ceil(tpm)), te)
 return 1
 """
 
@@ -467,7 +470,8 @@ def limiter_scripts() -> tuple[str, str, str, str]:
       learned tokens_per_minute (0: none), hold_ms, no_limits (``1``: an answer without
       x-ratelimit headers), burst_seconds, meta_ttl_ms. Releases the gate.
     * reconcile. KEYS: meta, tokens state. ARGV: now_ms, tokens to charge (negative:
-      give back), tokens_per_minute configured (0: use the learned one), burst_seconds.
+      give back), tokens_per_minute configured (0: use the learned one), burst_seconds,
+      oversized_only (``1``: give back only a request larger than the whole limit).
     * leave. KEYS: meta. ARGV: now_ms, tokens, requests_per_minute configured (0: none),
       tokens_per_minute configured (0: none), burst_seconds. A caller lined up left: the
       line (``q``) moves back by its place.

@@ -142,10 +142,10 @@ class _Scripted:
     async def areconcile(self, key: str, estimated: int, actual: int) -> None:
         return None
 
-    def refund(self, key: str, tokens: int) -> None:
+    def refund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         return None
 
-    async def arefund(self, key: str, tokens: int) -> None:
+    async def arefund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         return None
 
 

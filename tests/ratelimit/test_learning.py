@@ -305,3 +305,18 @@ def test_leaving_an_empty_line_gives_no_capacity(make: Make, clock: VirtualClock
     for _ in range(5):
         limiter.leave(KEY, 0)
     assert limiter.acquire(KEY, 0) > 0  # still refused: leaving made no capacity
+
+
+def test_a_429_gives_back_only_a_request_larger_than_the_whole_limit(
+    make: Make, clock: VirtualClock
+) -> None:
+    """A 429 for capacity keeps its charge (back-pressure on a crowded key); a request
+    larger than the whole limit, which the server can never admit, gets its tokens back."""
+    limiter = make(RateLimit(tokens_per_minute=6000))  # 100 a second, a burst of 100
+    assert limiter.acquire(KEY, 3000) == 0.0  # thirty seconds' worth
+    limiter.refund(KEY, 3000, oversized_only=True)  # refused for capacity: kept
+    assert limiter.acquire(KEY, 10) >= 25.0
+    other = "https://api.openai.com/v1|gpt-5"
+    assert limiter.acquire(other, 60_000) == 0.0  # above the minute: charged a minute
+    limiter.refund(other, 60_000, oversized_only=True)  # too large: given back
+    assert limiter.acquire(other, 10) <= 1.0 + SLACK
