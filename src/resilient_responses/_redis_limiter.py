@@ -257,9 +257,6 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
 
     # -- reconcile ----------------------------------------------------------------------
 
-    def _reconcile_fn(self, key: str, estimated: int, actual: int) -> Any:
-        return self._shift_fn(key, reconcile_delta(estimated, actual))
-
     def _shift_fn(self, key: str, delta: int, *, oversized_only: bool = False) -> Any:
         if not delta or not self._token_limited.get(key):
             return None
@@ -273,62 +270,63 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
         )
         return lambda client, scripts: scripts.reconcile((meta, tokens), args, client=client)
 
-    def reconcile(self, key: str, estimated: int, actual: int) -> None:
-        """Charge the tokens a response used beyond its estimate (a round trip only on a
-        key with a token limit, and only when there is an excess)."""
-        fn = self._reconcile_fn(key, estimated, actual)
-        if fn is None:
-            if self._degraded:
-                self._local.reconcile(key, estimated, actual)
-            return
-        if self._call("reconcile", fn) is _LOCAL:
-            self._local.reconcile(key, estimated, actual)
-
-    async def areconcile(self, key: str, estimated: int, actual: int) -> None:
-        """The async form of :meth:`reconcile`."""
-        fn = self._reconcile_fn(key, estimated, actual)
-        if fn is None:
-            if self._degraded:
-                self._local.reconcile(key, estimated, actual)
-            return
-        if await self._acall("reconcile", fn) is _LOCAL:
-            self._local.reconcile(key, estimated, actual)
-
     def _leave_fn(self, key: str, tokens: int) -> Callable[[Any, Any], Any]:
         meta = self._redis_keys(key)[0]
         args = (self._now(), str(max(0, tokens)), *self._acquire_tail[:3])
         return lambda client, scripts: scripts.leave((meta,), args, client=client)
 
+    def _run(self, op: str, fn: Any, local: Callable[[], None]) -> None:
+        """*fn* on Redis, or *local* (the in-process limiter) when Redis does not answer;
+        with nothing to send (*fn* ``None``), *local* only while Redis is down."""
+        if fn is None:
+            if self._degraded:
+                local()
+        elif self._call(op, fn) is _LOCAL:
+            local()
+
+    async def _arun(self, op: str, fn: Any, local: Callable[[], None]) -> None:
+        """The async form of :meth:`_run`."""
+        if fn is None:
+            if self._degraded:
+                local()
+        elif await self._acall(op, fn) is _LOCAL:
+            local()
+
+    def reconcile(self, key: str, estimated: int, actual: int) -> None:
+        """Charge the tokens a response used beyond its estimate (a round trip only on a
+        key with a token limit, and only when there is an excess)."""
+        fn = self._shift_fn(key, reconcile_delta(estimated, actual))
+        self._run("reconcile", fn, lambda: self._local.reconcile(key, estimated, actual))
+
+    async def areconcile(self, key: str, estimated: int, actual: int) -> None:
+        """The async form of :meth:`reconcile`."""
+        fn = self._shift_fn(key, reconcile_delta(estimated, actual))
+        await self._arun("reconcile", fn, lambda: self._local.reconcile(key, estimated, actual))
+
     def leave(self, key: str, tokens: int) -> None:
         """Give back a place in the fleet's line (one round trip)."""
-        if self._call("leave", self._leave_fn(key, tokens)) is _LOCAL:
-            self._local.leave(key, tokens)
+        self._run("leave", self._leave_fn(key, tokens), lambda: self._local.leave(key, tokens))
 
     async def aleave(self, key: str, tokens: int) -> None:
         """The async form of :meth:`leave`."""
-        if await self._acall("leave", self._leave_fn(key, tokens)) is _LOCAL:
-            self._local.leave(key, tokens)
+        await self._arun(
+            "leave", self._leave_fn(key, tokens), lambda: self._local.leave(key, tokens)
+        )
 
     def refund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """Give back the tokens of a request refused before it ran (one round trip, on a
         key with a token limit; see ``LimiterBackend.refund``)."""
         fn = self._shift_fn(key, -tokens, oversized_only=oversized_only) if tokens > 0 else None
-        if fn is None:
-            if self._degraded:
-                self._local.refund(key, tokens, oversized_only=oversized_only)
-            return
-        if self._call("refund", fn) is _LOCAL:
-            self._local.refund(key, tokens, oversized_only=oversized_only)
+        self._run(
+            "refund", fn, lambda: self._local.refund(key, tokens, oversized_only=oversized_only)
+        )
 
     async def arefund(self, key: str, tokens: int, *, oversized_only: bool = False) -> None:
         """The async form of :meth:`refund`."""
         fn = self._shift_fn(key, -tokens, oversized_only=oversized_only) if tokens > 0 else None
-        if fn is None:
-            if self._degraded:
-                self._local.refund(key, tokens, oversized_only=oversized_only)
-            return
-        if await self._acall("refund", fn) is _LOCAL:
-            self._local.refund(key, tokens, oversized_only=oversized_only)
+        await self._arun(
+            "refund", fn, lambda: self._local.refund(key, tokens, oversized_only=oversized_only)
+        )
 
 
 def _num(value: float | None) -> str:
