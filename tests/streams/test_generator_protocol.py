@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 
+import httpx2
 import openai
 import pytest
 
@@ -97,7 +98,7 @@ def test_close_closes_the_inner_generator() -> None:
 
 def test_retried_before_the_first_item_then_send_works() -> None:
     calls: list[int] = []
-    request = openai.APIConnectionError(request=None)  # type: ignore[arg-type]
+    request = openai.APIConnectionError(request=httpx2.Request("POST", "http://127.0.0.1/v1"))
 
     @_engine()
     def flaky() -> Generator[str, str, None]:
