@@ -65,21 +65,54 @@ class _Connection:
         return raw
 
 
-def _dropped(state: Any, conn: _Connection) -> None:
+def _dropped(
+    state: Any, conn: _Connection, home: weakref.ReferenceType[asyncio.AbstractEventLoop] | None
+) -> None:
     """A stream garbage-collected before it was read to the end or closed: close its HTTP
-    response (its pooled connection would leak otherwise) and end its call."""
+    response (its pooled connection would leak otherwise) and end its call.
+
+    An async stream's response is closed on *home*, the loop the stream was opened on:
+    the collector runs wherever memory happens to be allocated, which may be another
+    thread with a loop of its own (an in-process server, a worker), and that loop must
+    never touch this one's sockets.
+    """
     raw = conn.take()
     if raw is not None:
         closed = raw.close()
         if inspect.iscoroutine(closed):
-            try:
-                task: asyncio.Task[None] = asyncio.get_running_loop().create_task(closed)
-            except RuntimeError:  # no loop running here: nothing can await the close
-                closed.close()
-            else:
-                _CLOSING.add(task)
-                task.add_done_callback(_CLOSING.discard)
+            _close_on(home() if home is not None else None, closed)
     state.abandon()
+
+
+def _close_on(loop: asyncio.AbstractEventLoop | None, closing: Any) -> None:
+    """Run the coroutine *closing* on *loop* from any thread; drop it unrun if the loop is
+    gone (its sockets went with it)."""
+    if loop is None or loop.is_closed():
+        closing.close()
+        return
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        _keep(loop.create_task(closing))
+        return
+    try:
+        loop.call_soon_threadsafe(lambda: _keep(loop.create_task(closing)))
+    except RuntimeError:  # closed meanwhile
+        closing.close()
+
+
+def _keep(task: asyncio.Task[None]) -> None:
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+def _home_loop() -> weakref.ReferenceType[asyncio.AbstractEventLoop] | None:
+    try:
+        return weakref.ref(asyncio.get_running_loop())
+    except RuntimeError:  # built outside a loop: it is opened (and so lives) in one later
+        return None
 
 
 class _ResponseHandle:
@@ -139,7 +172,7 @@ class ResilientStream(_Surface, openai.Stream[E]):
         self._iterator: Generator[E, None, None] = self._events()
         # Dropped without being read or closed: close the HTTP response, release the
         # breaker admission, end the call (a generator never started runs no `finally`).
-        weakref.finalize(self, _dropped, call.state, self._conn)
+        weakref.finalize(self, _dropped, call.state, self._conn, None)
 
     @classmethod
     def open(cls, call: StreamCall, opener: Callable[[StreamCall], Any]) -> ResilientStream[E]:
@@ -174,7 +207,8 @@ class ResilientStream(_Surface, openai.Stream[E]):
         call, conn, engine = self._call, self._conn, self._call.state.engine
         try:
             while conn.raw is None:
-                engine.sleep(wait)
+                if wait > 0:
+                    engine.sleep(wait)
                 call.connecting()
                 try:
                     call.state.begin()
@@ -275,7 +309,7 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
         self._conn = _Connection()
         self._closed = False
         self._iterator: AsyncGenerator[E, None] = self._events()
-        weakref.finalize(self, _dropped, call.state, self._conn)
+        weakref.finalize(self, _dropped, call.state, self._conn, _home_loop())
 
     @classmethod
     async def open(
@@ -311,7 +345,8 @@ class AsyncResilientStream(_Surface, openai.AsyncStream[E]):
         call, conn, engine = self._call, self._conn, self._call.state.engine
         try:
             while conn.raw is None:
-                await engine.asleep(wait)
+                if wait > 0:
+                    await engine.asleep(wait)
                 call.connecting()
                 try:
                     await call.state.abegin()

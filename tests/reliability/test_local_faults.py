@@ -5,7 +5,9 @@ unread closes its HTTP response, so the pool does not run dry."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import threading
 
 import httpx2
 import openai
@@ -100,3 +102,40 @@ async def test_an_async_stream_dropped_unread_gives_its_connection_back(base_url
     gc.collect()
     response = await client.responses.create(model=MODEL, input="next")
     assert response.status == "completed"
+
+
+async def test_an_async_stream_collected_on_another_thread_is_closed_on_its_own_loop(
+    base_url: str,
+) -> None:
+    # The collector runs wherever memory is allocated: here a thread whose own loop runs
+    # the collection and is closed right after, so anything scheduled on it never runs.
+    # The stream's response must be closed on the loop it was opened on.
+    client = rr.AsyncResilientOpenAI(_aone_connection(base_url), resilience=resilience())
+    stream = await client.responses.create(model=MODEL, input="dropped", stream=True)
+    home = asyncio.get_running_loop()
+    ran_on: list[asyncio.AbstractEventLoop] = []
+    raw = stream._conn.raw
+    real_close = raw.close
+
+    async def close() -> None:
+        ran_on.append(asyncio.get_running_loop())
+        await real_close()
+
+    raw.close = close
+
+    def collect_elsewhere() -> None:
+        elsewhere = asyncio.new_event_loop()
+
+        async def collect() -> None:
+            gc.collect()
+
+        elsewhere.run_until_complete(collect())
+        elsewhere.close()
+
+    del stream
+    thread = threading.Thread(target=collect_elsewhere)
+    thread.start()
+    thread.join()
+    response = await client.responses.create(model=MODEL, input="next")
+    assert response.status == "completed"
+    assert ran_on == [home]
