@@ -141,9 +141,10 @@ class KeyedBreaker:
 
     def admit(self) -> Admission:
         """Let one attempt through, or raise :class:`CircuitOpenError`."""
-        state = self.state
+        storage = self._cb._state_storage  # read directly: the hot path, once per attempt
+        state = storage.state
         if state == pybreaker.STATE_CLOSED:
-            return Admission(self.key, clean=self.storage.counter == 0)
+            return Admission(self.key, clean=storage.counter == 0)
         if state == pybreaker.STATE_OPEN:
             retry_in = self.retry_in()
             if retry_in > 0:
@@ -220,16 +221,18 @@ class MemoryBreakers:
         return breaker
 
     def admit(self, key: str) -> Admission:
-        return self.get(key).admit()
+        return (self._breakers.get(key) or self.get(key)).admit()
 
     async def aadmit(self, key: str) -> Admission:
-        return self.get(key).admit()
+        return (self._breakers.get(key) or self.get(key)).admit()
 
     def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
+        if admission.clean and tripped is False:
+            return "closed"  # the hot path (see KeyedBreaker.record)
         return self.get(admission.key).record(admission, tripped)
 
     async def arecord(self, admission: Admission, tripped: bool | None) -> BreakerState:
-        return self.get(admission.key).record(admission, tripped)
+        return self.record(admission, tripped)
 
     def release(self, admission: Admission) -> None:
         self.get(admission.key).record(admission, None)

@@ -10,6 +10,7 @@ never sends: the retry loops (``_loop``) and the stream shells do the I/O.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,6 +29,31 @@ __all__ = ["CallState", "DeclaredFailure"]
 
 
 _UNANSWERED = frozenset({"connection", "timeout", "pool_timeout"})  # got no answer at all
+
+
+class _IdempotencyKeys:
+    """Idempotency keys unique across calls, threads and processes: 64 random bits from
+    the OS per process (drawn again in a forked child) and a counter, 32 hex digits as a
+    uuid4 has. One ``os.urandom`` call per process instead of one per call (a system call
+    costs more than the rest of the key); a key needs to be unique, not secret (the API key
+    that could replay it is the secret)."""
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._prefix = f"rr-{os.urandom(8).hex()}"
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_KEYS = _IdempotencyKeys()
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_KEYS._reset)
 
 
 class CallState(CallPacing):
@@ -77,13 +103,13 @@ class CallState(CallPacing):
         #: Set by the drop-in client for generating calls: finds a failure the server
         #: declared in a successful answer (a Response with status "failed").
         self.inspect_result: Callable[[object], Failure | None] | None = None
-        # 128 random bits, as a uuid4 has, without building a UUID object per call.
-        self.idempotency_key = f"rr-{os.urandom(16).hex()}" if via_client else ""
+        self.idempotency_key = _KEYS.next() if via_client else ""
         #: The breaker's state as last seen (admission, outcome): what logs report, so no
         #: log line costs a round trip to a fleet store.
         self.breaker_seen: str | None = None
         #: Estimated tokens of the request, taken from the rate limit before each attempt.
         self.tokens = 0
+        self.free = False
         #: Whether attempts wait for rate-limit capacity: every drop-in client call; a
         #: decorated function only against limits configured (it sees no headers).
         rate_limit = engine.config.rate_limit
@@ -105,8 +131,12 @@ class CallState(CallPacing):
     def begin(self) -> None:
         """Admit the next attempt through the breaker, then the rate limit; raises when
         either refuses. No breaker admission is held while waiting for capacity."""
-        self._before_attempt()
-        breakers = self.engine.breakers
+        engine = self.engine
+        if engine.config.cost_budget is not None:
+            engine.config.cost_budget.check()  # spent: BudgetExceededError, nothing sent
+        self.attempt += 1
+        self.decision = None
+        breakers = engine.breakers
         waited = 0.0
         try:
             while True:
@@ -119,16 +149,21 @@ class CallState(CallPacing):
                     break
                 waited += self.wait_for_capacity(wait)
         finally:
-            self.rate_limited(waited)
-        budget = self.engine.budget
+            if waited > 0:
+                self.rate_limited(waited)
+        budget = engine.budget
         if budget is not None and self.attempts_sent == 0:
             budget.deposit()  # one per call, at its first request
         self._admitted()
 
     async def abegin(self) -> None:
         """The async twin of :meth:`begin` (a fleet store answers without blocking)."""
-        self._before_attempt()
-        breakers = self.engine.breakers
+        engine = self.engine
+        if engine.config.cost_budget is not None:
+            engine.config.cost_budget.check()  # spent: BudgetExceededError, nothing sent
+        self.attempt += 1
+        self.decision = None
+        breakers = engine.breakers
         waited = 0.0
         try:
             while True:
@@ -143,18 +178,12 @@ class CallState(CallPacing):
                 # An injected sleep may not yield: let the caller we wait for run.
                 await asyncio.sleep(0)
         finally:
-            self.rate_limited(waited)
-        budget = self.engine.budget
+            if waited > 0:
+                self.rate_limited(waited)
+        budget = engine.budget
         if budget is not None and self.attempts_sent == 0:
             await budget.adeposit()
         self._admitted()
-
-    def _before_attempt(self) -> None:
-        budget = self.engine.config.cost_budget
-        if budget is not None:
-            budget.check()  # a spent hard budget: BudgetExceededError, nothing sent
-        self.attempt += 1
-        self.decision = None
 
     def _admitted(self) -> None:
         admission = self._admission
@@ -250,6 +279,8 @@ class CallState(CallPacing):
         admission, self._admission = self._admission, None
         if admission is not None and self.engine.breakers is not None:
             self.engine.breakers.release(admission)
+        if self.finished:  # the usual case: a stream closed (or collected) after its end
+            return
         if isinstance(error, GeneratorExit):
             error = None
         self.finish(ok=error is None, error=error)

@@ -27,7 +27,7 @@ _NO_CAPACITY = Failure(kind="status", status=429, code="rate_limit_exceeded")
 class CallPacing(CallReports):
     """Rate-limit pacing for one call (a base of ``CallState``, which sets the fields)."""
 
-    __slots__ = ("_admission", "paced", "quota", "tokens")
+    __slots__ = ("_admission", "free", "paced", "quota", "tokens")
 
     #: The attempt's breaker admission, given back while it waits for capacity.
     _admission: Admission | None
@@ -38,23 +38,34 @@ class CallPacing(CallReports):
     quota: str
     #: The request's estimated tokens (0: not estimated).
     tokens: int
+    #: The key was known to have no limits when the call began: its first request takes
+    #: nothing from the limiter, and a single answer's tokens need no settling (where the
+    #: answer taught the limiter limits, its headers already counted them).
+    free: bool
 
     def weigh(self, body: Mapping[str, object]) -> None:
         """Estimate the request's tokens (*body*: its ``create`` keywords) when paced and
         its key is not known to be free of limits."""
         limiter = self.engine.limiter
-        if self.paced and limiter is not None and not limiter.free(self.quota):
-            self.tokens = estimate_tokens(body)
+        if self.paced and limiter is not None:
+            if limiter.free(self.quota):
+                self.free = True
+            else:
+                self.tokens = estimate_tokens(body)
 
     # -- before an attempt ------------------------------------------------------------------
 
     def capacity(self) -> float:
         """Take capacity for the attempt: ``0.0``, or the seconds to wait first."""
+        if self.free and not self.attempts_sent:
+            return 0.0
         limiter = self.engine.limiter if self.paced else None
         return limiter.acquire(self.quota, self.tokens) if limiter is not None else 0.0
 
     async def acapacity(self) -> float:
         """The async twin of :meth:`capacity`."""
+        if self.free and not self.attempts_sent:
+            return 0.0
         limiter = self.engine.limiter if self.paced else None
         return await limiter.aacquire(self.quota, self.tokens) if limiter is not None else 0.0
 
@@ -134,12 +145,16 @@ class CallPacing(CallReports):
 
     def settle_tokens(self, used: int | None) -> None:
         """A response reported *used* tokens: charge what the estimate missed."""
+        if self.free and self.attempts_sent == 1:
+            return
         limiter = self.engine.limiter if self.paced else None
         if used is not None and limiter and (self.tokens or not limiter.free(self.quota)):
             limiter.reconcile(self.quota, self.tokens, used)
 
     async def asettle_tokens(self, used: int | None) -> None:
         """The async twin of :meth:`settle_tokens`."""
+        if self.free and self.attempts_sent == 1:
+            return
         limiter = self.engine.limiter if self.paced else None
         if used is not None and limiter and (self.tokens or not limiter.free(self.quota)):
             await limiter.areconcile(self.quota, self.tokens, used)

@@ -17,10 +17,18 @@ from typing import Any, Literal, get_args
 
 import httpx2
 import openai
+from openai.types.responses import Response
 
 from .exceptions import ResilienceError
 
-__all__ = ["KNOWN_ERROR_CODES", "Failure", "FailureKind", "classify", "parse_retry_after"]
+__all__ = [
+    "KNOWN_ERROR_CODES",
+    "Failure",
+    "FailureKind",
+    "answer_failure",
+    "classify",
+    "parse_retry_after",
+]
 
 FailureKind = Literal[
     "status",
@@ -185,6 +193,15 @@ def _event_failure(event: Any) -> Failure | None:
         code = _attr(_attr(_attr(event, "response"), "error"), "code")
         return Failure(kind="stream_error", code=code if isinstance(code, str) else None)
     return None
+
+
+def answer_failure(result: object) -> Failure | None:
+    """The failure a successful answer declares (a ``Response`` whose status is
+    ``"failed"``), else ``None``: :func:`classify` for answers, with the SDK's own
+    ``Response`` read directly (once per call)."""
+    if type(result) is Response:
+        return _event_failure(result) if result.status == "failed" else None
+    return classify(result)
 
 
 def classify(subject: object, *, now: float | None = None) -> Failure | None:

@@ -22,7 +22,7 @@ from openai.resources.responses.input_items import AsyncInputItems, InputItems
 from openai.resources.responses.input_tokens import AsyncInputTokens, InputTokens
 
 from ._call import CallState
-from ._classify import classify
+from ._classify import answer_failure
 from ._core import Resilience
 from ._fallback import acall_with_fallbacks, cache_key, cached, call_with_fallbacks, store
 from ._loop import run_async, run_sync
@@ -30,8 +30,7 @@ from ._raw import araw_call, astream_response, raw_call, raw_mode, stream_respon
 from ._request import (
     attempt_headers,
     attempt_timeout,
-    breaker_key,
-    credentials_tag,
+    call_keys,
     install_answer_hooks,
     sending,
     sent,
@@ -56,17 +55,17 @@ def _new_call(
     kwargs: dict[str, Any],
 ) -> CallState:
     operation = getattr(method, "__name__", None)
-    key = breaker_key(client, model)
+    key, quota = call_keys(client, model)
     state = CallState(
         resilience._engine,
         key,
         model if isinstance(model, str) else None,
         via_client=True,
         operation=operation,
-        quota=f"{key} #{credentials_tag(client)}",
+        quota=quota,
     )
     if operation in _GENERATING:
-        state.inspect_result = classify
+        state.inspect_result = answer_failure
         state.weigh(kwargs)
     return state
 
@@ -98,7 +97,7 @@ def route_sync(
     extra = kwargs.pop("extra_headers", None)
     given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model, kwargs)
-    if raw_mode(extra) is not None:
+    if extra and raw_mode(extra) is not None:
         result: T = raw_call(
             state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
         )
@@ -131,7 +130,7 @@ async def route_async(
     extra = kwargs.pop("extra_headers", None)
     given = kwargs.pop("timeout", openai.NOT_GIVEN)
     state = _new_call(resilience, client, method, model, kwargs)
-    if raw_mode(extra) is not None:
+    if extra and raw_mode(extra) is not None:
         result: T = await araw_call(
             state, client, method, args, kwargs, extra, _attempt_timeout(client, given)
         )
@@ -252,7 +251,9 @@ class ResilientResponses(Responses):
             engine = resilience._engine
             create, retrieve = super().create, super().retrieve
             if kwargs.get("stream"):
-                mode = strip_raw_mode(kwargs)
+                mode = strip_raw_mode(kwargs) if kwargs.get("extra_headers") else None
+                if mode is None and engine.config.plain:
+                    return create_stream(engine, client, create, retrieve, kwargs)
 
                 def open_stream(kw: dict[str, Any]) -> Any:
                     key = cache_key(engine, client, kw) if mode is None else None
@@ -446,7 +447,9 @@ class AsyncResilientResponses(AsyncResponses):
             engine = resilience._engine
             create, retrieve = super().create, super().retrieve
             if kwargs.get("stream"):
-                mode = strip_raw_mode(kwargs)
+                mode = strip_raw_mode(kwargs) if kwargs.get("extra_headers") else None
+                if mode is None and engine.config.plain:
+                    return await acreate_stream(engine, client, create, retrieve, kwargs)
 
                 async def open_stream(kw: dict[str, Any]) -> Any:
                     key = cache_key(engine, client, kw) if mode is None else None

@@ -17,6 +17,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
+from openai.types.responses import Response
+
 __all__ = [
     "ModelPrice",
     "PriceTable",
@@ -144,6 +146,20 @@ class Usage:
         )
 
 
+def _checked_usage(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> Usage:
+    """A :class:`Usage` of counts already checked (ints >= 0): built without running the
+    checks again (once per response, on the hot path)."""
+    usage = object.__new__(Usage)
+    _set_field(usage, "input_tokens", input_tokens)
+    _set_field(usage, "cached_input_tokens", cached)
+    _set_field(usage, "output_tokens", output_tokens)
+    _set_field(usage, "reasoning_tokens", reasoning)
+    return usage
+
+
+_set_field = object.__setattr__
+
+
 def _count(value: object) -> int:
     """A token count from untrusted data: a non-negative int, else 0."""
     if type(value) is int:  # the hot path: what the SDK parsed
@@ -154,6 +170,8 @@ def _count(value: object) -> int:
 
 
 _MISSING = object()
+#: How many prefix matches a price table remembers (model names seen are few).
+_MATCHES_KEPT = 256
 
 
 def _get(obj: object, name: str) -> Any:
@@ -174,12 +192,22 @@ def _usage_record(raw: object) -> Usage:
         # An SDK ResponseUsage (the hot path, once per call): plain attribute reads.
         details = getattr(raw, "input_tokens_details", None)
         output_details = getattr(raw, "output_tokens_details", None)
-        return Usage(
-            _count(getattr(raw, "input_tokens", 0)),
-            _count(getattr(details, "cached_tokens", 0)),
-            _count(getattr(raw, "output_tokens", 0)),
-            _count(getattr(output_details, "reasoning_tokens", 0)),
-        )
+        i = getattr(raw, "input_tokens", 0)
+        c = getattr(details, "cached_tokens", 0)
+        o = getattr(raw, "output_tokens", 0)
+        r = getattr(output_details, "reasoning_tokens", 0)
+        if (
+            type(i) is int
+            and type(c) is int
+            and type(o) is int
+            and type(r) is int
+            and i >= 0
+            and c >= 0
+            and o >= 0
+            and r >= 0
+        ):
+            return _checked_usage(i, c, o, r)
+        return Usage(_count(i), _count(c), _count(o), _count(r))
     cached = _get(_get(raw, "input_tokens_details"), "cached_tokens")
     reasoning = _get(_get(raw, "output_tokens_details"), "reasoning_tokens")
     return Usage(
@@ -213,6 +241,8 @@ def usage_from(obj: object) -> Usage | None:
     """
     if obj is None:
         return None
+    if type(obj) is Response:  # the hot path: one per call
+        return None if obj.usage is None else _usage_record(obj.usage)
     if isinstance(obj, Usage):
         return obj
     # A Response first: it is the hot path (one per call), and asking a pydantic model
@@ -268,7 +298,7 @@ class PriceTable:
     False
     """
 
-    __slots__ = ("_atto", "_by_length", "_prices")
+    __slots__ = ("_atto", "_by_length", "_matched", "_prices")
 
     def __init__(self, prices: Mapping[str, ModelPrice] | None = None) -> None:
         merged = _default_prices()
@@ -279,6 +309,8 @@ class PriceTable:
                 raise TypeError(f"prices[{name!r}] must be a ModelPrice, got {price!r}")
             merged[name] = price
         self._prices: Mapping[str, ModelPrice] = MappingProxyType(merged)
+        #: Model names priced by a prefix (dated snapshots), as matched before.
+        self._matched: dict[str, str | None] = {}
         # Atto-dollars per token, precomputed: (uncached input, cached input, output).
         self._atto: Mapping[str, tuple[int, int, int]] = MappingProxyType(
             {
@@ -303,10 +335,12 @@ class PriceTable:
             return None
         if model in self._prices:
             return model
-        for name in self._by_length:
-            if model.startswith(name):
-                return name
-        return None
+        if model in self._matched:
+            return self._matched[model]
+        found = next((name for name in self._by_length if model.startswith(name)), None)
+        if len(self._matched) < _MATCHES_KEPT:  # a table is immutable: what matched stays
+            self._matched[model] = found
+        return found
 
     def lookup(self, model: str | None) -> ModelPrice | None:
         """The price of *model*, or ``None`` when the table does not know it."""
@@ -327,13 +361,16 @@ class PriceTable:
         self, model: str | None, usage: Usage, name: str | None = None
     ) -> tuple[int, bool]:
         if name is None:
-            name = self.match(model)
+            name = model if model in self._prices else self.match(model)
             if name is None:
                 return 0, False
         uncached, cached, output = self._atto[name]
+        inputs, cached_inputs = usage.input_tokens, usage.cached_input_tokens
+        if cached_inputs > inputs:
+            cached_inputs = inputs
         return (
-            usage.uncached_input_tokens * uncached
-            + min(usage.cached_input_tokens, usage.input_tokens) * cached
+            (inputs - cached_inputs) * uncached
+            + cached_inputs * cached
             + usage.output_tokens * output,
             True,
         )

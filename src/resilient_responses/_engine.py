@@ -62,11 +62,13 @@ class EngineConfig:
     rate_limit: RateLimit | None = None
     fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
     context_fallbacks: Fallbacks = field(default_factory=lambda: MappingProxyType({}))
+    #: No response cache and no fallbacks: a request is sent as it is (read per call, so
+    #: worked out once).
+    plain: bool = field(init=False)
 
-    @property
-    def plain(self) -> bool:
-        """No response cache and no fallbacks: a request is sent as it is."""
-        return self.cache is None and not self.fallbacks and not self.context_fallbacks
+    def __post_init__(self) -> None:
+        plain = self.cache is None and not self.fallbacks and not self.context_fallbacks
+        object.__setattr__(self, "plain", plain)
 
     @property
     def waits_for_breaker(self) -> bool:

@@ -7,7 +7,7 @@ headers and key their breakers the same way.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ __all__ = [
     "attempt_headers",
     "attempt_timeout",
     "breaker_key",
+    "call_keys",
     "credentials_tag",
     "install_answer_hooks",
     "redact_url",
@@ -55,6 +56,29 @@ def breaker_key(client: Any, model: object) -> str:
     return f"{base} {model}" if isinstance(model, str) else base
 
 
+def call_keys(client: Any, model: object) -> tuple[str, str]:
+    """A drop-in call's breaker key (:func:`breaker_key`) and rate-limit key (the breaker
+    key plus :func:`credentials_tag`), remembered per client and model (work paid per
+    call otherwise) and worked out again when the base URL or the credentials change."""
+    url = client.base_url
+    given = (
+        getattr(client, "api_key", None),
+        getattr(client, "organization", None),
+        getattr(client, "project", None),
+    )
+    memo = client.__dict__.get("_rr_keys")
+    if memo is None or memo[0] is not url or memo[1] != given:
+        memo = client.__dict__["_rr_keys"] = (url, given, {})
+    by_model: dict[object, tuple[str, str]] = memo[2]
+    keys = by_model.get(model) if isinstance(model, str) or model is None else None
+    if keys is None:
+        key = breaker_key(client, model)
+        keys = (key, f"{key} #{credentials_tag(client)}")
+        if (isinstance(model, str) or model is None) and len(by_model) < 256:
+            by_model[model] = keys
+    return keys
+
+
 def credentials_tag(client: Any) -> str:
     """A short digest of the client's credentials (API key, organization, project): keeps
     the cache entries and rate-limit state of clients that share a ``Resilience`` but not
@@ -75,9 +99,12 @@ def credentials_tag(client: Any) -> str:
 
 def attempt_headers(state: CallState, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
     """The caller's headers plus one Idempotency-Key per call and the attempt's retry count."""
-    headers = dict(extra_headers or {})
-    if not any(name.lower() == "idempotency-key" for name in headers):
-        headers[_IDEMPOTENCY_HEADER] = state.idempotency_key
+    if extra_headers:
+        headers = dict(extra_headers)
+        if not any(name.lower() == "idempotency-key" for name in headers):
+            headers[_IDEMPOTENCY_HEADER] = state.idempotency_key
+    else:
+        headers = {_IDEMPOTENCY_HEADER: state.idempotency_key}
     headers[_RETRY_COUNT_HEADER] = str(state.attempt - 1)
     return headers
 
@@ -143,13 +170,11 @@ def _capped(client: Any, given: Any, read: float | None, left: float | None) -> 
 _ANSWERING: ContextVar[CallState | None] = ContextVar("resilient_responses_answering", default=None)
 
 
-def sending(state: CallState) -> Token[CallState | None]:
-    """Mark *state* as the call sending the next request here; reset with the token."""
-    return _ANSWERING.set(state)
-
-
-def sent(token: Token[CallState | None]) -> None:
-    _ANSWERING.reset(token)
+#: ``sending(state)`` marks *state* as the call sending the next request here and returns
+#: the token ``sent(token)`` takes to undo it (the context variable's own methods: they run
+#: around every attempt, and a Python function around each would cost more than they do).
+sending: Callable[[CallState], Token[CallState | None]] = _ANSWERING.set
+sent: Callable[[Token[CallState | None]], None] = _ANSWERING.reset
 
 
 # Learning from an answer is advisory: an error while learning (a fleet store raising, a

@@ -64,10 +64,11 @@ class StallWatch:
     """Time between *events*, not bytes: a stream that sends only SSE comments (a proxy's
     ``: keepalive``) stalls all the same.
 
-    The byte chunks a connection reads pass through :meth:`chunks`; one that carries an
-    event (``data:``) restarts the clock, any other that arrives after :attr:`limit`
-    seconds without an event raises ``httpx2.ReadTimeout`` (which the SDK turns into a
-    timeout: a stall). Total silence is the socket's read timeout, set to the same limit.
+    The SDK's SSE decoder reads through it (``_stream_open``): a chunk that carries an
+    event restarts the clock once the consumer asks for more (its own time on an event is
+    not the server's silence); any other that arrives after :attr:`limit` seconds without
+    an event raises ``httpx2.ReadTimeout`` (which the SDK turns into a timeout: a stall).
+    Total silence is the socket's read timeout, set to the same limit.
     """
 
     __slots__ = ("clock", "deadline", "first", "idle", "last")
@@ -92,26 +93,33 @@ class StallWatch:
         return allowance if self.deadline is None else min(allowance, self.deadline)
 
     def chunks(self, chunks: Iterator[bytes], limit: float) -> Iterator[bytes]:
+        # The clock restarts when the reader asks for the chunk after an event's: the time
+        # the consumer spends on the events is its own, not the server's silence.
         clock = self.clock
         self.last = clock()
         for chunk in chunks:
-            now = clock()
             if b"data:" in chunk:
-                self.last = now
-            elif now - self.last > limit:
-                raise httpx2.ReadTimeout(f"no stream event for {now - self.last:.3f}s")
-            yield chunk
+                yield chunk
+                self.last = clock()
+            else:
+                self.check(clock(), limit)
+                yield chunk
 
     async def achunks(self, chunks: AsyncIterator[bytes], limit: float) -> AsyncIterator[bytes]:
         clock = self.clock
         self.last = clock()
         async for chunk in chunks:
-            now = clock()
             if b"data:" in chunk:
-                self.last = now
-            elif now - self.last > limit:
-                raise httpx2.ReadTimeout(f"no stream event for {now - self.last:.3f}s")
-            yield chunk
+                yield chunk
+                self.last = clock()
+            else:
+                self.check(clock(), limit)
+                yield chunk
+
+    def check(self, now: float, limit: float) -> None:
+        """Raise ``httpx2.ReadTimeout`` when no event came for more than *limit* seconds."""
+        if now - self.last > limit:
+            raise httpx2.ReadTimeout(f"no stream event for {now - self.last:.3f}s")
 
 
 class StreamCall:

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import openai
+from openai._streaming import SSEDecoder
 
 from ._call import CallState
 from ._contract import StreamCore
-from ._request import attempt_headers, attempt_timeout, breaker_key, credentials_tag
+from ._request import attempt_headers, attempt_timeout, call_keys
 from ._stream_call import StallWatch, StreamCall
 from ._stream_shell import AsyncResilientStream, ResilientStream
 
@@ -49,6 +50,42 @@ class _WatchedDecoder:
         return self._inner.aiter_bytes(self._watch.achunks(iterator, self._limit))  # type: ignore[no-any-return]
 
 
+def _watched_decoder_class() -> type[Any] | None:
+    """The SDK's SSE decoder reading through a :class:`StallWatch` at no extra cost per
+    chunk: its per-chunk line decoding (``_decode_lines``) watches the clock, where
+    :class:`_WatchedDecoder` adds a generator layer in front of it. ``None`` for an SDK
+    whose decoder has no such step (then :class:`_WatchedDecoder` is used)."""
+    if not callable(getattr(SSEDecoder, "_decode_lines", None)):
+        return None  # pragma: no cover - the installed SDK has it
+
+    class WatchedSSEDecoder(SSEDecoder):
+        def __init__(self, watch: StallWatch, limit: float) -> None:
+            super().__init__()
+            self._rr_watch = watch
+            self._rr_limit = limit
+
+        def _decode_lines(self, lines: Iterator[bytes]) -> Iterator[Any]:
+            event = False
+            decode = self.decode
+            for raw_line in lines:  # the SDK's own loop, plus the clock
+                sse = decode(raw_line.decode("utf-8"))
+                if sse:
+                    event = True
+                    yield sse
+            # Read once the consumer asks for more: the time it spends on an event is its
+            # own, not the server's silence.
+            watch = self._rr_watch
+            if event:
+                watch.last = watch.clock()
+            else:
+                watch.check(watch.clock(), self._rr_limit)
+
+    return WatchedSSEDecoder
+
+
+_WatchedSSEDecoder = _watched_decoder_class()
+
+
 class Opener:
     """Opens the SDK stream for the first attempt, a restart, or a resume.
 
@@ -75,9 +112,12 @@ class Opener:
         awaitable), read through a :class:`StallWatch` when a limit applies."""
         core, state, watch = call.core, call.state, call.watch
         config = state.engine.config
-        limit = watch.limit(core.first_event_seen)
-        left = None if config.deadline is None else config.deadline - state.elapsed()
-        read = watch.allowance(core.first_event_seen)  # else the caller's read timeout
+        # watch.allowance() and watch.limit(), spelled out (paid per stream).
+        read = watch.idle if core.first_event_seen else watch.first  # else the caller's
+        limit = watch.deadline if read is None else read
+        if read is not None and watch.deadline is not None and watch.deadline < read:
+            limit = watch.deadline
+        left = None if config.deadline is None else config.deadline - (config.clock() - state.start)
         timeout = attempt_timeout(self._client, self._timeout, read=read, left=left)
         extra: dict[str, Any] = {"timeout": timeout}
         kwargs = self._kwargs
@@ -102,7 +142,10 @@ class Opener:
 def _watched(raw: Any, watch: StallWatch, limit: float) -> Any:
     # Swapped before the first read: the SDK stream builds its event iterator lazily.
     decoder = getattr(raw, "_decoder", None)
-    if decoder is not None:
+    if type(decoder) is SSEDecoder and _WatchedSSEDecoder is not None:
+        watch.last = watch.clock()
+        raw._decoder = _WatchedSSEDecoder(watch, limit)
+    elif decoder is not None:
         raw._decoder = _WatchedDecoder(decoder, watch, limit)
     return raw
 
@@ -128,7 +171,7 @@ def stream_call(
             if isinstance(kwargs.get(name, openai.omit), (openai.Omit, openai.NotGiven)):
                 kwargs[name] = True
     model = kwargs.get("model")
-    key = breaker_key(client, model)
+    key, quota = call_keys(client, model)
     state = CallState(
         engine,
         key,
@@ -136,7 +179,7 @@ def stream_call(
         via_client=True,
         stream=True,
         operation=operation,
-        quota=f"{key} #{credentials_tag(client)}",
+        quota=quota,
     )
     if operation == "create":
         state.weigh(kwargs)

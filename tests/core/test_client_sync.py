@@ -169,3 +169,39 @@ def test_decorator_sends_no_idempotency_key_it_cannot_see_the_request(vtime) -> 
     _resilience(vtime).call(raw.responses.create, model=MODEL, input="hi")
     assert len(fake.requests) == 2
     assert all("idempotency-key" not in r.headers for r in fake.requests)
+
+
+def test_idempotency_keys_are_unique_across_threads_and_forked_processes() -> None:
+    """Keys are a per-process random prefix and a counter: unique across threads, and a
+    forked worker (gunicorn, Celery) draws a prefix of its own."""
+    import os
+    import threading
+
+    from resilient_responses._call import _KEYS
+
+    keys: list[str] = []
+
+    def take() -> None:
+        keys.extend(_KEYS.next() for _ in range(500))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(keys)) == len(keys) == 4000
+    assert all(len(key) == 35 and key.startswith("rr-") for key in keys)
+    int(keys[0][3:], 16)  # 32 hex digits, as a uuid4 has
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one key and leave without running anything else
+        os.write(write, _KEYS.next().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = _KEYS.next()
+    assert len(child) == 35
+    assert child[:19] != parent[:19]  # another process, another random prefix
