@@ -22,8 +22,10 @@ class StreamPolicy:
             ``StreamInterruptedError``; ``"auto"`` (default) resumes when the response is
             resumable, else restarts while allowed, else raises.
         idle_timeout: seconds without an event that count as a stall (``None``: the SDK's
-            read timeout applies). Implemented as the stream request's read timeout, so no
-            thread or timer watches the stream.
+            read timeout applies). Keepalive comments do not reset it; the time the consumer
+            spends on an event does not count. Implemented as the stream request's read
+            timeout plus a check of each chunk read, so no thread or timer watches the
+            stream.
         first_event_timeout: the read timeout of the first connection, before any event has
             been seen (``None``: *idle_timeout* applies from the start). Reconnections
             (resumes, restarts after the first event) use *idle_timeout*. The HTTP stack
