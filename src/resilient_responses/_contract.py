@@ -155,6 +155,25 @@ class StreamCore:
         new one; a gap, a step back or numbering that starts over is a ``"fault"``, never
         a silent skip.
         """
+        if self.progressed and self.output_seen and not self.restart_pending:
+            # The hot path: the next text delta of a connection already under way. What
+            # the general path below would do for it, and nothing else (progress implies
+            # that replaying is over and the first event was seen).
+            seq = getattr(event, "sequence_number", None)
+            last = self.last_seq
+            if (
+                type(seq) is int
+                and last is not None
+                and seq == last + 1
+                and getattr(event, "type", None) == TEXT_DELTA
+            ):
+                self.last_seq = seq
+                self.last_type = TEXT_DELTA
+                delta = event.delta
+                if isinstance(delta, str):
+                    self._append_text(delta)
+                self.deliver_count += 1
+                return "deliver"
         if self.restart_pending:
             self.restart_pending = False
             self.response_id = None
