@@ -157,8 +157,8 @@ class StreamCore:
         """
         if self.progressed and self.output_seen and not self.restart_pending:
             # The hot path: the next text delta of a connection already under way. What
-            # the general path below would do for it, and nothing else (progress implies
-            # that replaying is over and the first event was seen).
+            # the general path (_accept) would do for it, and nothing else (progress
+            # implies that replaying is over and the first event was seen).
             seq = getattr(event, "sequence_number", None)
             last = self.last_seq
             if (
@@ -174,6 +174,10 @@ class StreamCore:
                     self._append_text(delta)
                 self.deliver_count += 1
                 return "deliver"
+        return self._accept(event)
+
+    def _accept(self, event: Any) -> Verdict:
+        """:meth:`accept` for any event (the general path)."""
         if self.restart_pending:
             self.restart_pending = False
             self.response_id = None
