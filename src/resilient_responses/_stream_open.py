@@ -8,6 +8,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import openai
 from openai._streaming import SSEDecoder
 
@@ -15,6 +16,7 @@ from ._call import CallState
 from ._contract import StreamCore
 from ._request import attempt_headers, attempt_timeout, call_keys
 from ._stream_call import StallWatch, StreamCall
+from ._stream_policy import StreamPolicy
 from ._stream_shell import AsyncResilientStream, ResilientStream
 
 if TYPE_CHECKING:
@@ -53,8 +55,10 @@ class _WatchedDecoder:
 def _watched_decoder_class() -> type[Any] | None:
     """The SDK's SSE decoder reading through a :class:`StallWatch` at no extra cost per
     chunk: its per-chunk line decoding (``_decode_lines``) watches the clock, where
-    :class:`_WatchedDecoder` adds a generator layer in front of it. ``None`` for an SDK
-    whose decoder has no such step (then :class:`_WatchedDecoder` is used)."""
+    :class:`_WatchedDecoder` adds a generator layer in front of it. ``None`` when the
+    installed SDK's decoder does not work that way (then :class:`_WatchedDecoder` is used):
+    the subclass leans on a private step of the SDK, so it is tried once, here, on a
+    keepalive that must be called a stall, before any stream relies on it."""
     if not callable(getattr(SSEDecoder, "_decode_lines", None)):
         return None  # pragma: no cover - the installed SDK has it
 
@@ -81,7 +85,24 @@ def _watched_decoder_class() -> type[Any] | None:
             else:
                 watch.check(watch.clock(), self._rr_limit)
 
-    return WatchedSSEDecoder
+    return WatchedSSEDecoder if _stalls_on_a_keepalive(WatchedSSEDecoder) else None
+
+
+def _stalls_on_a_keepalive(decoder_class: type[Any]) -> bool:
+    """An event, then a keepalive 10 s later with a 1 s limit: the decoder must decode the
+    event and raise ``httpx2.ReadTimeout`` at the keepalive."""
+    times = iter([0.0, 0.0, 10.0])
+    watch = StallWatch(StreamPolicy(), None, lambda: next(times, 10.0))
+    chunks = [b'event: e\ndata: {"type": "e"}\n\n', b": keepalive\n\n"]
+    events = 0
+    try:
+        for _ in decoder_class(watch, 1.0).iter_bytes(iter(chunks)):
+            events += 1
+    except httpx2.ReadTimeout:
+        return events == 1
+    except Exception:  # noqa: BLE001 - an SDK this subclass does not fit: use the wrapper
+        return False
+    return False  # the watch never ran: the SDK no longer decodes through that step
 
 
 _WatchedSSEDecoder = _watched_decoder_class()

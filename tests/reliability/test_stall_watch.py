@@ -111,3 +111,22 @@ def test_keepalives_past_the_limit_are_a_stall(kind: str) -> None:
 )
 def test_the_watch_follows_the_rule(kind: str, chunks: list[Chunk]) -> None:
     assert _play(DECODERS[kind], chunks) == _expected(chunks)
+
+
+def test_the_decoder_subclass_is_checked_against_the_installed_sdk() -> None:
+    """The subclass leans on a private step of the SDK's decoder: it is used only if a
+    keepalive past the limit raises through it; else the wrapper is."""
+    from resilient_responses._stream_open import _stalls_on_a_keepalive
+
+    class Blind(SSEDecoder):  # an SDK whose iter_bytes no longer calls the step
+        def __init__(self, watch: StallWatch, limit: float) -> None:
+            super().__init__()
+
+    class Unfit(SSEDecoder):  # an SDK whose decoder cannot be built this way
+        def __init__(self, watch: StallWatch, limit: float) -> None:
+            raise TypeError("SSEDecoder() takes a required argument")
+
+    assert _WatchedSSEDecoder is not None
+    assert _stalls_on_a_keepalive(_WatchedSSEDecoder)
+    assert not _stalls_on_a_keepalive(Blind)
+    assert not _stalls_on_a_keepalive(Unfit)
