@@ -227,9 +227,8 @@ class MemoryBreakers:
         return (self._breakers.get(key) or self.get(key)).admit()
 
     def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
-        if admission.clean and tripped is False:
-            return "closed"  # the hot path (see KeyedBreaker.record)
-        return self.get(admission.key).record(admission, tripped)
+        key = admission.key
+        return (self._breakers.get(key) or self.get(key)).record(admission, tripped)
 
     async def arecord(self, admission: Admission, tripped: bool | None) -> BreakerState:
         return self.record(admission, tripped)

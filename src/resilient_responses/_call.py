@@ -131,11 +131,7 @@ class CallState(CallPacing):
     def begin(self) -> None:
         """Admit the next attempt through the breaker, then the rate limit; raises when
         either refuses. No breaker admission is held while waiting for capacity."""
-        engine = self.engine
-        if engine.config.cost_budget is not None:
-            engine.config.cost_budget.check()  # spent: BudgetExceededError, nothing sent
-        self.attempt += 1
-        self.decision = None
+        engine = self._next_attempt()
         breakers = engine.breakers
         waited = 0.0
         try:
@@ -158,11 +154,7 @@ class CallState(CallPacing):
 
     async def abegin(self) -> None:
         """The async twin of :meth:`begin` (a fleet store answers without blocking)."""
-        engine = self.engine
-        if engine.config.cost_budget is not None:
-            engine.config.cost_budget.check()  # spent: BudgetExceededError, nothing sent
-        self.attempt += 1
-        self.decision = None
+        engine = self._next_attempt()
         breakers = engine.breakers
         waited = 0.0
         try:
@@ -184,6 +176,16 @@ class CallState(CallPacing):
         if budget is not None and self.attempts_sent == 0:
             await budget.adeposit()
         self._admitted()
+
+    def _next_attempt(self) -> Engine:
+        """Count the attempt about to be admitted (a spent hard cost budget raises
+        ``BudgetExceededError`` first: nothing is sent); returns the engine."""
+        engine = self.engine
+        if engine.config.cost_budget is not None:
+            engine.config.cost_budget.check()
+        self.attempt += 1
+        self.decision = None
+        return engine
 
     def _admitted(self) -> None:
         admission = self._admission

@@ -13,13 +13,13 @@ from ._cost import Usage
 from ._engine import Engine
 from ._policy import Decision, GiveUpReason
 from .events import (
-    _OBSERVERS,
     CallReport,
     CallSpan,
     EngineEvent,
     GaveUp,
     RateLimited,
     RetryScheduled,
+    current_observers,
 )
 from .exceptions import add_note
 
@@ -67,9 +67,8 @@ class CallReports:
 
     def time_left(self) -> float | None:
         """Seconds the deadline leaves the next attempt (``None``: no deadline)."""
-        config = self.engine.config
-        deadline = config.deadline
-        return None if deadline is None else deadline - (config.clock() - self.start)
+        deadline = self.engine.config.deadline
+        return None if deadline is None else deadline - self.elapsed()
 
     def emit(self, event: EngineEvent) -> None:
         """Hand *event* to the hooks and to this call's spans."""
@@ -106,7 +105,7 @@ class CallReports:
         )
         for span in self.spans:
             span.finished(ok=ok, result=result, error=error)
-        observers = _OBSERVERS.get()  # current_observers(), without its frame
+        observers = current_observers()
         if observers:
             decision = self.decision
             reason = None if ok or decision is None else decision.reason

@@ -245,7 +245,7 @@ def usage_from(obj: object) -> Usage | None:
         return None if obj.usage is None else _usage_record(obj.usage)
     if isinstance(obj, Usage):
         return obj
-    # A Response first: it is the hot path (one per call), and asking a pydantic model
+    # Anything else with a usage next (a ParsedResponse, a dict): asking a pydantic model
     # for an attribute it lacks costs an exception.
     usage = _get(obj, "usage")
     if usage is not None:
@@ -361,7 +361,7 @@ class PriceTable:
         self, model: str | None, usage: Usage, name: str | None = None
     ) -> tuple[int, bool]:
         if name is None:
-            name = model if model in self._prices else self.match(model)
+            name = self.match(model)
             if name is None:
                 return 0, False
         uncached, cached, output = self._atto[name]

@@ -61,33 +61,35 @@ def call_keys(client: Any, model: object) -> tuple[str, str]:
     key plus :func:`credentials_tag`), remembered per client and model (work paid per
     call otherwise) and worked out again when the base URL or the credentials change."""
     url = client.base_url
-    given = (
-        getattr(client, "api_key", None),
-        getattr(client, "organization", None),
-        getattr(client, "project", None),
-    )
+    given = _credentials(client)
     memo = client.__dict__.get("_rr_keys")
     if memo is None or memo[0] is not url or memo[1] != given:
         memo = client.__dict__["_rr_keys"] = (url, given, {})
     by_model: dict[object, tuple[str, str]] = memo[2]
-    keys = by_model.get(model) if isinstance(model, str) or model is None else None
+    kept = model is None or isinstance(model, str)  # anything else is not a model name
+    keys = by_model.get(model) if kept else None
     if keys is None:
         key = breaker_key(client, model)
         keys = (key, f"{key} #{credentials_tag(client)}")
-        if (isinstance(model, str) or model is None) and len(by_model) < 256:
+        if kept and len(by_model) < 256:
             by_model[model] = keys
     return keys
+
+
+def _credentials(client: Any) -> tuple[object, object, object]:
+    """The client's API key, organization and project, as given."""
+    return (
+        getattr(client, "api_key", None),
+        getattr(client, "organization", None),
+        getattr(client, "project", None),
+    )
 
 
 def credentials_tag(client: Any) -> str:
     """A short digest of the client's credentials (API key, organization, project): keeps
     the cache entries and rate-limit state of clients that share a ``Resilience`` but not
     an account apart. One-way; the key itself is never kept in a name or sent anywhere."""
-    given = (
-        getattr(client, "api_key", None),
-        getattr(client, "organization", None),
-        getattr(client, "project", None),
-    )
+    given = _credentials(client)
     cached = client.__dict__.get("_rr_credentials")
     if cached is None or cached[0] != given:
         text = "\0".join(part if isinstance(part, str) else "" for part in given)

@@ -133,13 +133,9 @@ class Opener:
         """Send the request of the next connection; returns the SDK's stream (or its
         awaitable), read through a :class:`StallWatch` when a limit applies."""
         core, state, watch = call.core, call.state, call.watch
-        config = state.engine.config
-        # watch.allowance() and watch.limit(), spelled out (paid per stream).
-        read = watch.idle if core.first_event_seen else watch.first  # else the caller's
-        limit = watch.deadline if read is None else read
-        if read is not None and watch.deadline is not None and watch.deadline < read:
-            limit = watch.deadline
-        left = None if config.deadline is None else config.deadline - (config.clock() - state.start)
+        limit = watch.limit(core.first_event_seen)
+        left = state.time_left()
+        read = watch.allowance(core.first_event_seen)  # else the caller's read timeout
         timeout = attempt_timeout(self._client, self._timeout, read=read, left=left)
         extra: dict[str, Any] = {"timeout": timeout}
         kwargs = self._kwargs

@@ -117,8 +117,7 @@ class QuantileSketch:
             bins[key] += 1
         else:
             bins[key] = 1
-            if len(bins) > self._max_bins:
-                self._bound()
+            self._bound()
 
     def merge(self, other: QuantileSketch) -> None:
         """Add every observation of *other* into this sketch (in place; *other* unchanged).

@@ -24,7 +24,7 @@ from typing import Any
 
 from .._cache import CacheStats
 from .._classify import Failure
-from .._cost import _ATTO, PriceTable, Usage, _atto_to_float
+from .._cost import PriceTable, Usage, _atto_to_float
 from ._sketch import QuantileSketch
 
 __all__ = ["MAX_LABELS", "KeyStats", "Stats", "StatsCollector"]
@@ -413,25 +413,18 @@ class StatsCollector:
         Equivalent to :meth:`call_started`, *attempts* x :meth:`attempt`,
         :meth:`call_finished` and :meth:`usage`, under one lock acquisition.
         """
-        seconds = elapsed_s if type(elapsed_s) is float and 0.0 <= elapsed_s < math.inf else None
-        if seconds is None:
-            seconds = _seconds(elapsed_s)
+        seconds = _seconds(elapsed_s)
         atto, priced = self._prices._cost_atto(model, usage) if usage is not None else (0, True)
         with self._lock:
-            state = self._keys.get(key) or self._state(key)
+            state = self._state(key)
             state.calls += 1
             state.attempts += attempts
             if attempts > 1:
                 state.retries += attempts - 1
-            if ok:  # as _end does, spelled out on this path
-                state.successes += 1
-            else:
-                state.failures += 1
-            if seconds is not None:
-                state.latency.add(seconds)
+            self._end(state, ok, seconds)
             if usage is not None:
                 self._add_usage(state, model, usage, atto, priced, wasted=False)
-        return atto / _ATTO if atto else 0.0
+        return _atto_to_float(atto)
 
     def _add_usage(
         self,
