@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ._backends import Emit
+from ._memory_limiter import MemoryLimiter
 from ._ratelimit import (
     GATE_POLL,
     GATE_SECONDS,
     LIMIT_REQUESTS,
     LIMIT_TOKENS,
     QUEUE_AHEAD,
-    MemoryLimiter,
     RateLimit,
     glance,
     jittered,
@@ -53,7 +53,7 @@ class RedisLimiter(_FleetBackend[MemoryLimiter]):
     """The fleet :class:`~resilient_responses._backends.LimiterBackend`: one GCRA state per
     key and rate in Redis (pyrate-limiter's layout and Lua step), learned limits, holds and
     the first-call gate shared by every process with the same prefix; falls back to an
-    in-process :class:`~resilient_responses._ratelimit.MemoryLimiter`.
+    in-process :class:`~resilient_responses._memory_limiter.MemoryLimiter`.
 
     Round trips: one per :meth:`acquire` on a key with limits (none on a key known to have
     none); :meth:`observe` only when the answer says something the fleet does not know yet

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from ._backends import BreakerBackend, BudgetBackend, Emit, LimiterBackend, StateListener
 from ._breaker import BreakerConfig, MemoryBreakers
 from ._budget import RetryBudget, RetryBudgetState
-from ._ratelimit import MemoryLimiter, RateLimit
+from ._memory_limiter import MemoryLimiter
+from ._ratelimit import RateLimit
 
 __all__ = ["MemoryStore"]
 

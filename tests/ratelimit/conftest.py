@@ -10,7 +10,7 @@ import pytest
 
 from resilient_responses import RateLimit, RedisStore
 from resilient_responses._backends import LimiterBackend
-from resilient_responses._ratelimit import MemoryLimiter
+from resilient_responses._memory_limiter import MemoryLimiter
 from resilient_responses._redis_limiter import RedisLimiter
 from resilient_responses.events import EngineEvent
 from resilient_responses.testing import VirtualClock

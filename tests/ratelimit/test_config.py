@@ -11,7 +11,8 @@ import pytest
 
 import resilient_responses as rr
 from resilient_responses import MemoryStore, RateLimit
-from resilient_responses._ratelimit import MemoryLimiter, burst_for
+from resilient_responses._memory_limiter import MemoryLimiter
+from resilient_responses._ratelimit import burst_for
 
 
 @pytest.mark.parametrize(

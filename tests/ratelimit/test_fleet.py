@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resilient_responses import RateLimit, RedisStore
-from resilient_responses._ratelimit import JITTER, _gcra, burst_for
+from resilient_responses._memory_limiter import _gcra
+from resilient_responses._ratelimit import JITTER, burst_for
 from resilient_responses._redis_limiter import RedisLimiter
 from resilient_responses._redis_scripts import _LIMITER_PRELUDE, _pyrate_step
 from resilient_responses.events import EngineEvent, StoreUnavailable

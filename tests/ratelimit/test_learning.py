@@ -8,12 +8,12 @@ import httpx2
 import pytest
 
 from resilient_responses import RateLimit
+from resilient_responses._memory_limiter import MemoryLimiter
 from resilient_responses._ratelimit import (
     FREE_TRUST,
     GATE_POLL,
     GATE_SECONDS,
     JITTER,
-    MemoryLimiter,
 )
 from resilient_responses.testing import VirtualClock
 

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resilient_responses import RateLimit, RedisStore
-from resilient_responses._ratelimit import JITTER, QUEUE_AHEAD, MemoryLimiter, burst_for
+from resilient_responses._memory_limiter import MemoryLimiter
+from resilient_responses._ratelimit import JITTER, QUEUE_AHEAD, burst_for
 from resilient_responses.testing import VirtualClock
 
 from ._support import KEY, simulate
