@@ -81,8 +81,11 @@ class StreamCore:
 
     __slots__ = (
         "_append_text",
+        "_check_replays",
         "deliver_count",
         "first_event_seen",
+        "first_seq",
+        "first_type",
         "last_seq",
         "last_type",
         "on_first_event",
@@ -90,6 +93,8 @@ class StreamCore:
         "output_seen",
         "progressed",
         "recovery",
+        "replay_next",
+        "replay_part",
         "replaying",
         "response_id",
         "restart_pending",
@@ -120,8 +125,18 @@ class StreamCore:
         self.progressed = False
         self.resuming = False
         # A resumed connection may replay events the consumer already has before the
-        # first new one: those are skipped; anywhere else a step back is a fault.
+        # first new one: those are skipped; anywhere else a step back is a fault. A replay
+        # is checked against what was delivered (see _replays): where it starts, that it
+        # has no gap, its text deltas, its last event.
         self.replaying = False
+        self.replay_next: int | None = None  # the number the replay must go on with
+        self.replay_part = 0  # the delivered text delta the replay must carry next
+        # The first event delivered of the current response (a replay starts there).
+        self.first_seq: int | None = None
+        self.first_type: str | None = None
+        # Not after a caller's own starting_after: the events up to it were never
+        # delivered here, so there is nothing to check a replay of them against.
+        self._check_replays = starting_after is None
         # What a repeat of the last event must equal to be dropped as a duplicate (kept
         # small: holding the event itself would keep a whole Response alive per stream).
         self.last_type: str | None = None
@@ -144,6 +159,8 @@ class StreamCore:
         """A new connection is being opened: how, and reset the per-connection progress."""
         self.progressed = False
         self.resuming = self.replaying = self.can_resume()
+        self.replay_next = None
+        self.replay_part = 0
         return "resume" if self.resuming else "create"
 
     def accept(self, event: Any) -> Verdict:
@@ -152,8 +169,8 @@ class StreamCore:
         Within one response sequence numbers run ``0, 1, 2, ...``: the next one is
         delivered; a repeat of the last one (same type, and for a text delta the same
         text) is dropped, as are the events a resumed connection replays before its first
-        new one; a gap, a step back or numbering that starts over is a ``"fault"``, never
-        a silent skip.
+        new one (when they are what was delivered: see :meth:`_replays`); a gap, a step
+        back or numbering that starts over is a ``"fault"``, never a silent skip.
         """
         if self.progressed and self.output_seen and not self.restart_pending:
             # The hot path: the next text delta of a connection already under way. What
@@ -182,12 +199,16 @@ class StreamCore:
             self.restart_pending = False
             self.response_id = None
             self.last_seq = None
+            self.first_seq = self.first_type = None
         seq = getattr(event, "sequence_number", None)
         last = self.last_seq
         if isinstance(seq, int) and last is not None and seq != last + 1:
-            if seq <= last and (self.replaying or (seq == last and self._repeats(event))):
-                return "skip"  # the consumer already has it
-            return "fault"
+            if seq > last:
+                return "fault"
+            if self.replaying:
+                return "skip" if self._replays(event, seq) else "fault"
+            # The consumer already has a repeat of the last event.
+            return "skip" if seq == last and self._repeats(event) else "fault"
         self.replaying = False
         if not self.first_event_seen:
             self.first_event_seen = True
@@ -207,6 +228,8 @@ class StreamCore:
                 self.on_progress()
         if isinstance(seq, int):
             self.last_seq = seq
+            if self.first_type is None:
+                self.first_seq, self.first_type = seq, event_type
         self.last_type = event_type
         if event_type not in LIFECYCLE_EVENTS:
             self.output_seen = True
@@ -216,6 +239,36 @@ class StreamCore:
                     self._append_text(delta)
         self.deliver_count += 1
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
+
+    def _replays(self, event: Any, seq: int) -> bool:
+        """On a resumed connection, *event* (numbered at or below the last delivered) is a
+        replay of what the consumer has: a repeat of the last event (a server that counts
+        ``starting_after`` in), or the response sent again by a server that ignores it:
+        from its first event, without a gap, with the same text deltas in the same order,
+        up to the same last event. Anything else (numbering that started over under new
+        content) is not: skipping it would lose what it carries."""
+        if not self._check_replays:
+            return True
+        expected = self.replay_next
+        if expected is None and seq == self.last_seq:
+            self.replay_next = seq + 1
+            return self._repeats(event)
+        event_type = getattr(event, "type", None)
+        if expected is None:  # the replay's first event: where the response started
+            if seq != self.first_seq or event_type != self.first_type:
+                return False
+        elif seq != expected:
+            return False
+        self.replay_next = seq + 1
+        parts = self.text.parts
+        if event_type == TEXT_DELTA:
+            delta = getattr(event, "delta", None)
+            if isinstance(delta, str):
+                index = self.replay_part
+                if index >= len(parts) or parts[index] != delta:
+                    return False
+                self.replay_part = index + 1
+        return seq != self.last_seq or (self.replay_part == len(parts) and self._repeats(event))
 
     def _repeats(self, event: Any) -> bool:
         """*event* repeats the last delivered one (its number is the last number)."""

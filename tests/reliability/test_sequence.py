@@ -126,3 +126,53 @@ def test_no_protocol_fault_ever_loses_or_repeats_a_delta_silently(
         assert not background
     assert _contiguous(seen)
     assert full.startswith(_text(seen))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cut=st.integers(1, 14),
+    kind=st.sampled_from(["reorder", "renumber", "gap", "duplicate"]),
+    at=st.integers(0, 14),
+)
+def test_a_protocol_fault_on_the_resumed_connection_never_loses_a_delta(
+    fake: FakeResponsesAPI, cut: int, kind: str, at: int
+) -> None:
+    """A background stream cut after *cut* events, then a protocol fault on the resumed
+    connection. Found by an unscripted run: a resumed connection numbering from 0 again
+    was taken for a replay of what the consumer had, its new deltas were skipped, and the
+    stream still ended with ``response.completed``."""
+    client = rr.ResilientOpenAI(fake.client(max_retries=0), resilience=resilience(breaker=None))
+    full = _text(list(fake.client().responses.create(model=MODEL, input="hi", stream=True)))
+    fault = getattr(Fault, kind)(after_events=max(at, 1) if kind == "duplicate" else at)
+    fake.plan([Fault.truncate(after_events=cut), fault])
+    seen: list[object] = []
+    with set_testing(True):
+        read_into(
+            client.responses.create(model=MODEL, input="hi", stream=True, background=True), seen
+        )
+    assert _contiguous(seen)
+    assert _text(seen) == full
+    assert seen[-1].type == "response.completed"  # type: ignore[attr-defined]
+
+
+async def test_a_resumed_connection_numbering_from_zero_again_is_resumed_once_more(
+    fake: FakeResponsesAPI, base_url: str
+) -> None:
+    """The case the property above found, over HTTP: the renumbered connection is a
+    ``stream_sequence`` fault, resumed from the last event delivered."""
+    full = _text(list(fake.client().responses.create(model=MODEL, input="hi", stream=True)))
+    fake.plan([Fault.truncate(after_events=9), Fault.renumber(after_events=0)])
+    client = rr.AsyncResilientOpenAI(base_url=base_url, api_key=KEY, resilience=resilience())
+    events: list[object] = []
+    with set_testing(True):
+        stream = await client.responses.create(
+            model=MODEL, input="hi", stream=True, background=True
+        )
+        await aread_into(stream, events)
+    assert _contiguous(events)
+    assert _text(events) == full
+    resumes = [r for r in fake.requests if r.method == "GET"]
+    assert [r.query.get("starting_after") for r in resumes] == ["8", "8"]
+    assert client.resilience.stats().total.failures_by_status.get("stream_sequence") == 1
