@@ -117,8 +117,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
     Reads ``retry-after-ms`` first, then ``retry-after`` as (possibly fractional) seconds,
     then ``retry-after`` as an HTTP date relative to *now* (``time.time()`` by default).
-    A negative, NaN or unparsable value is skipped (the next form is tried, ``None`` when
-    none is valid); a date in the past is ``0.0``;
+    A negative, NaN or unparsable value (digit separators included: ``1_0`` is not ten
+    seconds) is skipped (the next form is tried, ``None`` when none is valid); a date in
+    the past is ``0.0``;
     an overflowing number is ``math.inf`` (the policy then gives up rather than wait less).
     Header names are matched case-insensitively.
     """
@@ -127,7 +128,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     )
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         raw = lowered.get(name)
-        if raw is None:
+        if raw is None or "_" in raw:  # "1_0" is Python's syntax for 10, not HTTP's
             continue
         try:
             value = float(raw)

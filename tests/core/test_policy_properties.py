@@ -421,9 +421,10 @@ def test_parse_retry_after_is_total_and_never_negative(
     assert value is None or value >= 0
 
 
-@pytest.mark.parametrize("raw", ["-1", "nan", "soon", "", "Wed, 99 Foo 2015"])
+@pytest.mark.parametrize("raw", ["-1", "nan", "soon", "", "Wed, 99 Foo 2015", "1_0", "1_000.5"])
 def test_parse_retry_after_rejects_negative_nan_and_garbage(raw: str) -> None:
-    """Negative, NaN and unparsable values mean "no Retry-After"."""
+    """Negative, NaN and unparsable values mean "no Retry-After" (Python's digit
+    separators too: ``float("1_0")`` is 10, but no HTTP server means that)."""
     assert parse_retry_after({"retry-after": raw}, now=NOW) is None
 
 
