@@ -183,7 +183,9 @@ def stream_call(
 ) -> StreamCall:
     """The call behind a new resilient stream (``make_resumable`` applied to *kwargs*)."""
     policy = engine.config.stream
-    if policy.make_resumable and operation == "create":
+    # A request that must not be stored (store=False, as the chat adapter sends) cannot be
+    # a background response: it stays a plain stream.
+    if policy.make_resumable and operation == "create" and kwargs.get("store") is not False:
         # The SDK's stream() helper passes `omit` for arguments the caller left out.
         for name in ("background", "store"):
             if isinstance(kwargs.get(name, openai.omit), (openai.Omit, openai.NotGiven)):

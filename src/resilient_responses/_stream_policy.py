@@ -34,7 +34,8 @@ class StreamPolicy:
             models may think silently for minutes, and a false stall on a plain stream
             would throw the response away.
         make_resumable: add ``background=True, store=True`` to stream requests so every
-            stream can be resumed.
+            stream can be resumed (not to a request sent with ``store=False``, which the
+            API refuses as a background one: it stays a plain stream).
 
     >>> StreamPolicy(recovery="resume", idle_timeout=30.0).recovery
     'resume'

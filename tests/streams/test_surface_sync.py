@@ -35,6 +35,26 @@ def test_make_resumable_applies_to_the_stream_helper_too() -> None:
     assert fake.requests[0].json["store"] is True
 
 
+def test_make_resumable_leaves_a_request_with_store_false_a_plain_stream() -> None:
+    """The API refuses a background response that may not be stored (400 "Background
+    responses require store=true"): such a request is sent as given, and still streams.
+    The chat adapter sends ``store=False`` unless told otherwise, so its streams too."""
+    fake = FakeResponsesAPI()
+    client = _client(fake, stream=rr.StreamPolicy(make_resumable=True))
+    with client.responses.create(
+        **request_kwargs(5, background=False), stream=True, store=False
+    ) as s:
+        check_complete(list(s), fault_free_text(5))
+    assert "background" not in fake.requests[0].json
+    assert fake.requests[0].json["store"] is False
+    chunks = rr.ChatCompletionsAdapter(client).create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "background" not in fake.requests[1].json
+    assert fake.requests[1].json["store"] is False
+
+
 def test_without_make_resumable_the_body_is_untouched() -> None:
     fake = FakeResponsesAPI()
     with _client(fake).responses.create(model=MODEL, input="hi", stream=True) as s:
