@@ -7,7 +7,7 @@ import functools
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import openai
@@ -310,11 +310,16 @@ class Resilience:
         def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
             return self._key_for(fn, args, kwargs)
 
-        if inspect.isasyncgenfunction(fn):
-            return cast(Callable[P, T], decorate_async_generator(self._engine, key_of, fn))
-        if inspect.isgeneratorfunction(fn):
-            return cast(Callable[P, T], decorate_generator(self._engine, key_of, fn))
-        if inspect.iscoroutinefunction(fn):
+        # An object with `async def __call__` (or a generator one) is what its method is.
+        plain = inspect.isroutine(fn) or isinstance(fn, functools.partial)
+        kind: Any = fn if plain else getattr(fn, "__call__", fn)  # noqa: B004
+        if inspect.isasyncgenfunction(kind):
+            agen = cast(Callable[..., AsyncGenerator[Any, Any]], fn)
+            return cast(Callable[P, T], decorate_async_generator(self._engine, key_of, agen))
+        if inspect.isgeneratorfunction(kind):
+            gen = cast(Callable[..., Generator[Any, Any, Any]], fn)
+            return cast(Callable[P, T], decorate_generator(self._engine, key_of, gen))
+        if inspect.iscoroutinefunction(kind):
             afn = cast(Callable[P, Awaitable[Any]], fn)
 
             @functools.wraps(fn)

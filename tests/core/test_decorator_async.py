@@ -147,3 +147,27 @@ async def test_async_decorated_call_reraises_the_last_sdk_error(vtime) -> None:
         await fail()
     assert info.value is raised[-1]
     assert len(raised) == 2
+
+
+async def test_an_object_with_an_async_call_method_is_decorated_as_a_coroutine(vtime) -> None:
+    """``async def __call__`` makes an object a coroutine function in all but name: its
+    calls are retried (found by an unscripted run: they were returned unawaited by the
+    sync wrapper, neither retried nor counted as failed)."""
+
+    class Ask:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def __call__(self, text: str) -> str:
+            self.calls += 1
+            if self.calls == 1:
+                raise sdk_error(500, "server_error")
+            return text
+
+    ask = Ask()
+    resilience = rr.Resilience(sleep=vtime.asleep, clock=vtime.clock)
+    decorated = resilience(ask)
+    assert inspect.iscoroutinefunction(decorated)
+    assert await decorated("x") == "x"
+    assert ask.calls == 2
+    assert resilience.stats().total.failures == 0
