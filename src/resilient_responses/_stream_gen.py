@@ -3,8 +3,9 @@
 A decorated generator function is restarted after a failure only while it has yielded
 nothing (a retry after an item would hand the consumer that item twice). After the first
 item a fault ends it with :class:`~resilient_responses.StreamInterruptedError`; when it
-yields Responses stream events, one that ends without a terminal event was cut, and is
-reported the same way. Values sent with ``send()`` / ``asend()`` and exceptions thrown with
+passes a Responses stream on (from ``response.created``), one that ends without a terminal
+event was cut, and is reported the same way (a generator that picks events out is judged
+by its return). Values sent with ``send()`` / ``asend()`` and exceptions thrown with
 ``throw()`` / ``athrow()`` reach the decorated generator, as with ``yield from``; ``close()``
 / ``aclose()`` close it.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from ._call import CallState
 from ._classify import Failure, classify
-from ._contract import TERMINAL_EVENTS, StreamCore
+from ._contract import TERMINAL_EVENTS, TEXT_DELTA, StreamCore
 from ._engine import Engine
 from ._policy import Decision
 from ._stream_call import OPEN_ERRORS, TRUNCATED, StreamCall
@@ -29,24 +30,42 @@ KeyOf = Callable[[tuple[Any, ...], dict[str, Any]], str]
 
 
 class _Watch:
-    """What one run of a decorated generator yielded, and what a failure means for it."""
+    """What one run of a decorated generator yielded, and what a failure means for it.
 
-    __slots__ = ("call", "events", "items", "terminal")
+    A generator that passes a Responses stream on (its first event is
+    ``response.created``) is held to the stream contract: returning before a terminal
+    event is a cut. One that picks events out (only the text deltas, say) never yields the
+    terminal event, so its return is its own verdict: a success; what it yielded still
+    makes the partial text of an interruption.
+    """
+
+    __slots__ = ("call", "events", "items", "terminal", "whole")
 
     def __init__(self, call: StreamCall) -> None:
         self.call = call
         self.items = 0
         self.events = False
+        self.whole = False
         self.terminal = False
 
     def saw(self, item: Any) -> None:
         self.items += 1
         event_type = getattr(item, "type", None)
-        if isinstance(event_type, str) and isinstance(getattr(item, "sequence_number", None), int):
+        seq = getattr(item, "sequence_number", None)
+        if not isinstance(event_type, str) or not isinstance(seq, int):
+            return
+        core = self.call.core
+        if not self.events:
             self.events = True
-            self.call.core.accept(item)
+            self.whole = event_type == "response.created"
+        if self.whole:
+            core.accept(item)
             if event_type in TERMINAL_EVENTS:
                 self.terminal = True
+        else:  # picked events: numbers with gaps, text as yielded
+            core.last_seq = seq
+            if event_type == TEXT_DELTA:
+                core.text.add(getattr(item, "delta", None))
 
     def failure(self, exc: BaseException | None) -> Failure:
         """The failure behind *exc* (``None``: events that stopped before a terminal one);
@@ -72,7 +91,7 @@ class _Watch:
 
     def ended(self) -> bool:
         """The generator returned: ``True`` when that is a success (not a cut stream)."""
-        return not (self.events and not self.terminal)
+        return not (self.whole and not self.terminal)
 
 
 def _new_watch(engine: Engine, key: str) -> _Watch:

@@ -134,3 +134,22 @@ async def test_async_closing_a_decorated_generator_early_closes_the_inner_one() 
     assert fake.open_streams == 1
     await gen.aclose()
     assert fake.open_streams == 0
+
+
+async def test_an_async_generator_that_picks_text_deltas_out_is_a_success() -> None:
+    """It never yields the terminal event, and that is not a cut."""
+    fake = FakeResponsesAPI()
+    res = aresilience(Clock(), breaker=rr.BreakerConfig(fail_max=3))
+    raw = fake.async_client(max_retries=0)
+
+    @res
+    async def deltas() -> AsyncIterator[Any]:
+        stream = await raw.responses.create(**request_kwargs(12, background=False), stream=True)
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                yield event
+
+    for _ in range(5):
+        assert delta_text(await _collect(deltas(), [])) == fault_free_text(12)
+    assert res.stats().total.successes == 5
+    assert res.stats().total.interruptions == 0

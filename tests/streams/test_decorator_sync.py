@@ -143,6 +143,41 @@ def test_raw_stream_generator_complete_is_delivered_once_and_counted_a_success()
     assert res.stats().total.interruptions == 0
 
 
+def _text_deltas_generator(fake: FakeResponsesAPI, res: rr.Resilience) -> Any:
+    raw = fake.client(max_retries=0)
+
+    @res
+    def deltas() -> Iterator[Any]:
+        for event in raw.responses.create(**request_kwargs(12, background=False), stream=True):
+            if event.type == "response.output_text.delta":
+                yield event
+
+    return deltas
+
+
+def test_a_generator_that_picks_text_deltas_out_of_a_healthy_stream_is_a_success() -> None:
+    """It never yields the terminal event, and that is not a cut (found by an unscripted
+    run: every healthy run was an interruption, and three of them opened the breaker)."""
+    fake = FakeResponsesAPI()
+    res = resilience(Clock(), breaker=rr.BreakerConfig(fail_max=3))
+    for _ in range(5):
+        assert delta_text(list(_text_deltas_generator(fake, res)())) == fault_free_text(12)
+    assert res.stats().total.successes == 5
+    assert res.stats().total.interruptions == 0
+
+
+def test_a_generator_that_picks_text_deltas_reports_them_when_cut() -> None:
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.reset(after_events=8)])
+    seen: list[Any] = []
+    with pytest.raises(rr.StreamInterruptedError) as info:
+        drain(_text_deltas_generator(fake, resilience(Clock()))(), seen)
+    assert seen
+    assert info.value.partial_text == delta_text(seen)
+    assert info.value.last_sequence_number == seen[-1].sequence_number
+    assert fault_free_text(12).startswith(info.value.partial_text)
+
+
 def test_closing_a_decorated_generator_early_closes_the_inner_one() -> None:
     fake = FakeResponsesAPI()
     raw = fake.client(max_retries=0)
