@@ -92,6 +92,18 @@ def test_read_input_names_lines_and_accepts_batch_api_lines(tmp_path: Path) -> N
         ("{nope\n", MODEL, "in.jsonl:1: not JSON"),
         ('{"custom_id": 5, "input": "a"}\n', MODEL, "custom_id must be"),
         ('{"input": "a", "stream": true}\n', MODEL, "stream=true"),
+        # Found by an unscripted run: both were a traceback and exit 1 from inside the run.
+        (
+            '{"input": "a"}\n{"input": "b", "max_tokens": 5}\n',
+            MODEL,
+            "in.jsonl:2: 'max_tokens' is not a responses.create parameter",
+        ),
+        (
+            '{"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", '
+            '"body": {"model": "m", "messages": []}}\n',
+            MODEL,
+            "in.jsonl:1: url '/v1/chat/completions' is not supported",
+        ),
     ],
 )
 def test_bad_input_exits_2_before_sending(

@@ -122,15 +122,22 @@ def _items(requests: Iterable[Mapping[str, Any]]) -> list[_Item]:
             raise TypeError(f"requests[{index}].custom_id must be a str, got {custom_id!r}")
         if body.get("stream"):
             raise ValueError(f"requests[{index}]: stream=True is not supported in a batch")
-        unknown = sorted(name for name in body if name not in _CREATE_PARAMETERS)
+        unknown = unknown_parameter(body)
         if unknown:
-            near = difflib.get_close_matches(unknown[0], _CREATE_PARAMETERS, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise TypeError(
-                f"requests[{index}]: {unknown[0]!r} is not a responses.create parameter{hint}"
-            )
+            raise TypeError(f"requests[{index}]: {unknown}")
         items.append(_Item(index, MappingProxyType(body), custom_id))
     return items
+
+
+def unknown_parameter(body: Mapping[str, Any]) -> str | None:
+    """What is wrong with the first name in *body* that ``responses.create`` does not
+    take (with the nearest one it does), or ``None``."""
+    unknown = sorted(name for name in body if name not in _CREATE_PARAMETERS)
+    if not unknown:
+        return None
+    near = difflib.get_close_matches(unknown[0], _CREATE_PARAMETERS, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"{unknown[0]!r} is not a responses.create parameter{hint}"
 
 
 def _check(concurrency: int, on_progress: object, on_outcome: object) -> None:

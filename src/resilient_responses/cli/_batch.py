@@ -1,8 +1,9 @@
 """``resilient-responses batch IN.jsonl -o OUT.jsonl``: the batch runner as a command.
 
 Each line of IN.jsonl is one request: a ``responses.create`` body with an optional
-``custom_id`` (an OpenAI Batch API line, ``{"custom_id", "method", "url", "body"}``, works
-too). Lines without a ``custom_id`` are named ``line-<n>`` after their line number.
+``custom_id`` (an OpenAI Batch API line for ``/v1/responses``, ``{"custom_id", "method",
+"url", "body"}``, works too). Lines without a ``custom_id`` are named ``line-<n>`` after
+their line number.
 Each outcome is appended to OUT.jsonl as soon as it exists, and flushed, so an
 interrupted run loses nothing that finished; running the same command again skips every
 ``custom_id`` already in OUT.jsonl (``--retry-failed``: only the successful ones) and
@@ -41,9 +42,13 @@ from .. import (
     Resilience,
     arun_batch,
 )
+from .._batch import unknown_parameter
 from ..testing import Chaos, Fault
 
 __all__ = ["add_batch_parser", "run_batch_command"]
+
+#: The Batch API endpoint a line may name (its body is a responses.create body).
+_BATCH_URLS = frozenset({"/v1/responses"})
 
 
 class InputError(ValueError):
@@ -131,6 +136,12 @@ def read_input(path: Path, default_model: str | None) -> list[Line]:
             raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
         custom_id = record.pop("custom_id", None)
         if isinstance(record.get("body"), dict) and "url" in record:
+            url = record["url"]
+            if url not in _BATCH_URLS:
+                raise InputError(
+                    f"{where}: url {url!r} is not supported (a Batch API line must be for "
+                    "/v1/responses)"
+                )
             record = dict(record["body"])  # an OpenAI Batch API line
         if custom_id is None:
             custom_id = f"line-{number}"
@@ -148,6 +159,9 @@ def read_input(path: Path, default_model: str | None) -> list[Line]:
             if default_model is None:
                 raise InputError(f"{where}: no model; add one or pass --model")
             record["model"] = default_model
+        unknown = unknown_parameter(record)
+        if unknown:
+            raise InputError(f"{where}: {unknown}")
         lines.append(Line(number, custom_id, record))
     return lines
 
