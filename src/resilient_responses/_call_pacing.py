@@ -99,6 +99,22 @@ class CallPacing(CallReports):
                     self._left(exc)
         return wait
 
+    def _unanswered(self) -> None:
+        """The attempt ended without an answer and without a failure of ours (a
+        cancellation, the caller's own error): the key's first-call gate opens, as after a
+        connection error, so the callers behind it do not wait it out."""
+        try:
+            self.observe({}, None)
+        except Exception as exc:  # noqa: BLE001 - see _left
+            self._left(exc)
+
+    async def _aunanswered(self) -> None:
+        """The async twin of :meth:`_unanswered`."""
+        try:
+            await self.aobserve({}, None)
+        except Exception as exc:  # noqa: BLE001 - see _left
+            self._left(exc)
+
     def _left(self, exc: Exception) -> None:
         # Giving the place back is a courtesy to the callers behind: a fleet store that
         # raises then must not replace what is leaving (a cancellation, the deadline).

@@ -397,3 +397,56 @@ async def test_a_limiter_failing_to_take_a_place_back_never_replaces_a_cancellat
         await task
     assert fake.requests == []
     assert [e["component"] for e in logs if "instrumentation_failed" in e["event"]] == ["Failing"]
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_first_call_that_leaves_without_an_answer_opens_the_gate(
+    asynchronous: bool,
+) -> None:
+    """The first call of a key goes alone until an answer; one that leaves without any
+    (cancelled, or the caller's own error in a request hook) opens the gate as a
+    connection error does. Found by an unscripted run: the next caller waited the gate
+    out (about 1.8 s)."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI()
+    left = asyncio.CancelledError if asynchronous else RuntimeError
+    sent: list[int] = []
+
+    def leave_once(request: httpx2.Request) -> None:
+        sent.append(1)
+        if len(sent) == 1:
+            raise left("the caller left")
+
+    async def aleave_once(request: httpx2.Request) -> None:
+        leave_once(request)
+
+    if asynchronous:
+        ahttp = openai.DefaultAsyncHttpxClient(
+            transport=fake.async_transport, event_hooks={"request": [aleave_once]}
+        )
+        aclient = rr.AsyncResilientOpenAI(
+            api_key="sk-fake",
+            base_url="http://fake.openai.test/v1",
+            http_client=ahttp,
+            resilience=rr.Resilience(rate_limit=rr.RateLimit(), clock=clock, sleep=clock.asleep),
+        )
+        with pytest.raises(asyncio.CancelledError):
+            await aclient.responses.create(model=MODEL, input="first")
+        before = clock.clock()
+        await aclient.responses.create(model=MODEL, input="second")
+    else:
+        http = openai.DefaultHttpxClient(
+            transport=fake.transport, event_hooks={"request": [leave_once]}
+        )
+        client = rr.ResilientOpenAI(
+            api_key="sk-fake",
+            base_url="http://fake.openai.test/v1",
+            http_client=http,
+            resilience=rr.Resilience(rate_limit=rr.RateLimit(), clock=clock, sleep=clock.sleep),
+        )
+        with pytest.raises(RuntimeError):
+            client.responses.create(model=MODEL, input="first")
+        before = clock.clock()
+        client.responses.create(model=MODEL, input="second")
+    assert clock.clock() == before  # no wait for the gate
+    assert len(sent) == 2
