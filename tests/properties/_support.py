@@ -69,7 +69,10 @@ def check_stream(events: Sequence[Any], error: BaseException | None) -> None:
     interruption reports exactly what was delivered."""
     segments: list[list[Any]] = []
     for item in events:
-        if item.type == "response.created":
+        # A restarted response opens with response.created, or with the server's failure
+        # numbered 0 (``Fault.error_event(after_events=0)`` on the restart's request).
+        declared_first = item.type in ("error", "response.failed") and item.sequence_number == 0
+        if item.type == "response.created" or (segments and declared_first):
             if segments:
                 seen = {e.type for e in segments[-1]}
                 assert seen <= {"response.created", "response.queued", "response.in_progress"}, (
