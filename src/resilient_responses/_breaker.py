@@ -221,14 +221,13 @@ class MemoryBreakers:
         return breaker
 
     def admit(self, key: str) -> Admission:
-        return (self._breakers.get(key) or self.get(key)).admit()
+        return self.get(key).admit()
 
     async def aadmit(self, key: str) -> Admission:
-        return (self._breakers.get(key) or self.get(key)).admit()
+        return self.get(key).admit()
 
     def record(self, admission: Admission, tripped: bool | None) -> BreakerState:
-        key = admission.key
-        return (self._breakers.get(key) or self.get(key)).record(admission, tripped)
+        return self.get(admission.key).record(admission, tripped)
 
     async def arecord(self, admission: Admission, tripped: bool | None) -> BreakerState:
         return self.record(admission, tripped)

@@ -357,8 +357,7 @@ class CallState(CallPacing):
         ends."""
         failure = classify(exc) if exc is not None else None
         if failure is None:
-            if self.paced:
-                self._unanswered()
+            self._unanswered()
             self.abandon(exc)
             return None
         return self._report(failure, self.judge(failure, exc))
@@ -367,8 +366,7 @@ class CallState(CallPacing):
         """The async twin of :meth:`failed`."""
         failure = classify(exc) if exc is not None else None
         if failure is None:
-            if self.paced:
-                await self._aunanswered()
+            await self._aunanswered()
             self.abandon(exc)
             return None
         return self._report(failure, await self.ajudge(failure, exc))

@@ -147,8 +147,8 @@ class Usage:
 
 
 def _checked_usage(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> Usage:
-    """A :class:`Usage` of counts already checked (ints >= 0): built without running the
-    checks again (once per response, on the hot path)."""
+    """A :class:`Usage` of counts already checked by :func:`_count` (ints >= 0): built
+    without running the checks again (once per response, on the hot path)."""
     usage = object.__new__(Usage)
     _set_field(usage, "input_tokens", input_tokens)
     _set_field(usage, "cached_input_tokens", cached)
@@ -192,22 +192,12 @@ def _usage_record(raw: object) -> Usage:
         # An SDK ResponseUsage (the hot path, once per call): plain attribute reads.
         details = getattr(raw, "input_tokens_details", None)
         output_details = getattr(raw, "output_tokens_details", None)
-        i = getattr(raw, "input_tokens", 0)
-        c = getattr(details, "cached_tokens", 0)
-        o = getattr(raw, "output_tokens", 0)
-        r = getattr(output_details, "reasoning_tokens", 0)
-        if (
-            type(i) is int
-            and type(c) is int
-            and type(o) is int
-            and type(r) is int
-            and i >= 0
-            and c >= 0
-            and o >= 0
-            and r >= 0
-        ):
-            return _checked_usage(i, c, o, r)
-        return Usage(_count(i), _count(c), _count(o), _count(r))
+        return _checked_usage(
+            _count(getattr(raw, "input_tokens", 0)),
+            _count(getattr(details, "cached_tokens", 0)),
+            _count(getattr(raw, "output_tokens", 0)),
+            _count(getattr(output_details, "reasoning_tokens", 0)),
+        )
     cached = _get(_get(raw, "input_tokens_details"), "cached_tokens")
     reasoning = _get(_get(raw, "output_tokens_details"), "reasoning_tokens")
     return Usage(
