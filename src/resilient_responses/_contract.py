@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+from openai.types.responses import ResponseTextDeltaEvent as _TextDeltaEvent
+
 __all__ = [
     "DECLARED_FAILURE_EVENTS",
     "LIFECYCLE_EVENTS",
@@ -82,6 +84,7 @@ class StreamCore:
     __slots__ = (
         "_append_text",
         "_check_replays",
+        "_hot",
         "deliver_count",
         "first_event_seen",
         "first_seq",
@@ -123,6 +126,9 @@ class StreamCore:
         self.restart_pending = False
         self.deliver_count = 0
         self.progressed = False
+        # accept()'s hot path applies: this connection made progress, output was seen, no
+        # restart is pending and last_seq is an int (set at the end of _accept).
+        self._hot = False
         self.resuming = False
         # A resumed connection may replay events the consumer already has before the
         # first new one: those are skipped; anywhere else a step back is a fault. A replay
@@ -157,7 +163,7 @@ class StreamCore:
 
     def connecting(self) -> Literal["create", "resume"]:
         """A new connection is being opened: how, and reset the per-connection progress."""
-        self.progressed = False
+        self.progressed = self._hot = False
         self.resuming = self.replaying = self.can_resume()
         self.replay_next = None
         self.replay_part = 0
@@ -172,22 +178,16 @@ class StreamCore:
         new one (when they are what was delivered: see :meth:`_replays`); a gap, a step
         back or numbering that starts over is a ``"fault"``, never a silent skip.
         """
-        if self.progressed and self.output_seen and not self.restart_pending:
+        if self._hot and type(event) is _TextDeltaEvent:
             # The hot path: the next text delta of a connection already under way. What
             # the general path (_accept) would do for it, and nothing else (progress
             # implies that replaying is over and the first event was seen).
-            seq = getattr(event, "sequence_number", None)
-            last = self.last_seq
-            if (
-                type(seq) is int
-                and last is not None
-                and seq == last + 1
-                and getattr(event, "type", None) == TEXT_DELTA
-            ):
+            seq = event.sequence_number
+            if type(seq) is int and seq == self.last_seq + 1:  # type: ignore[operator]
                 self.last_seq = seq
                 self.last_type = TEXT_DELTA
                 delta = event.delta
-                if isinstance(delta, str):
+                if type(delta) is str:
                     self._append_text(delta)
                 self.deliver_count += 1
                 return "deliver"
@@ -238,6 +238,7 @@ class StreamCore:
                 if isinstance(delta, str):
                     self._append_text(delta)
         self.deliver_count += 1
+        self._hot = self.progressed and self.output_seen and type(self.last_seq) is int
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
 
     def _replays(self, event: Any, seq: int) -> bool:
@@ -309,4 +310,5 @@ class StreamCore:
     def restarting(self) -> None:
         """A restart begins a new response (its events start at ``response.created``)."""
         self.restart_pending = True
+        self._hot = False
         self.resumable = False
