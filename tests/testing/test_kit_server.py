@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -122,6 +125,35 @@ def test_real_httpcore2_reads_the_read_timeout_once_per_body(
     stream.response.request.extensions["timeout"]["read"] = 0.1
     rest = list(events)
     assert isinstance(rest[-1], ResponseCompletedEvent)
+
+
+def test_a_client_that_hangs_up_mid_stream_is_let_go_quietly(
+    served: tuple[FakeResponsesAPI, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server notices the hang-up and ends the response: it does not write the rest of
+    a long stream into the dead socket (asyncio logged "socket.send() raised exception."
+    for each of ~2,000 writes)."""
+    fake, base_url = served
+    port = httpx2.URL(base_url).port
+    assert port is not None
+    body = json.dumps(
+        {"model": MODEL, "input": "x", "stream": True, "metadata": {"fake_output_words": "2000"}}
+    ).encode()
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-fake\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with caplog.at_level(logging.WARNING):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(head.encode() + body)
+            assert b"200 OK" in sock.recv(4096)
+            # Closed with a reset, as a process that dies or drops the connection does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        deadline = time.monotonic() + 10
+        while fake.open_streams and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert fake.open_streams == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 
 async def test_async_serve() -> None:

@@ -159,6 +159,9 @@ async def _sse(
                 await _sleep(step.seconds, stopping)
             else:
                 yield step
+                # A turn of the loop per event: a client that hung up is noticed here (the
+                # response ends) instead of every later write failing on a dead socket.
+                await asyncio.sleep(0)
         if ex.end == "reset":
             await abort()
     finally:
