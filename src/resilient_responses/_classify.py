@@ -95,6 +95,9 @@ class Failure:
         should_retry: the server's ``x-should-retry`` header (``True``/``False``), if sent.
         request_id: the ``x-request-id`` of the failed answer, if any.
         exception: the exception this was classified from (``None`` for stream events).
+        oversized: a ``429`` for a request larger than the whole tokens-per-minute limit
+            ("Request too large for ... on tokens per min (TPM): Limit 30000, Requested
+            36055"): no wait lets it through, so it is never retried.
     """
 
     kind: FailureKind
@@ -105,11 +108,21 @@ class Failure:
     should_retry: bool | None = None
     request_id: str | None = None
     exception: BaseException | None = None
+    oversized: bool = False
 
     def describe(self) -> str:
         """A short human summary, e.g. ``"429 rate_limit_exceeded"`` or ``"connection"``."""
         head = str(self.status) if self.status is not None else self.kind
         return f"{head} {self.code}" if self.code else head
+
+
+def _too_large(exc: openai.APIStatusError) -> bool:
+    """The API's answer to a request larger than the tokens-per-minute limit itself: a 429
+    like any rate limit (code ``rate_limit_exceeded``, type ``tokens``), told apart only by
+    its message, "Request too large for <model> ... Limit 30000, Requested 36055"."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, Mapping) else None
+    return "Request too large" in (message if isinstance(message, str) else exc.message)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -235,6 +248,7 @@ def classify(subject: object, *, now: float | None = None) -> Failure | None:
             should_retry=_should_retry_header(headers),
             request_id=subject.request_id,
             exception=subject,
+            oversized=subject.status_code == 429 and _too_large(subject),
         )
     if isinstance(subject, httpx2.PoolTimeout) or (
         isinstance(subject, openai.APITimeoutError)

@@ -305,6 +305,7 @@ class PolicyTable:
 GiveUpReason = Literal[
     "not_retryable",  # the failure's policy never retries it (a 400, insufficient_quota)
     "server_declined",  # the server answered x-should-retry: false
+    "request_too_large",  # a 429 for a request above the whole tokens-per-minute limit
     "not_recoverable",  # a stream that may be neither resumed nor restarted (output seen)
     "attempts_exhausted",  # the policy's attempts (or the testing cap) are used up
     "retry_after_too_long",  # the server asked for a wait above max_retry_after
@@ -380,7 +381,8 @@ def decide(situation: Situation) -> Decision:
     """Retry after a wait, or give up and why: every give-up of the library is decided here.
 
     Pure (apart from the backoff's jitter). In order: the policy must retry at all, the
-    server must not have said ``x-should-retry: false``, a stream must still be
+    server must not have said ``x-should-retry: false`` nor that the request is larger
+    than the whole tokens-per-minute limit (no policy retries that), a stream must still be
     recoverable, attempts must be left (the policy's own limit, else the call's, capped in
     testing mode); the wait is the server's Retry-After when the policy respects it (one
     above ``max_retry_after`` means give up now: waiting less earns another 429), else the
@@ -394,6 +396,8 @@ def decide(situation: Situation) -> Decision:
         return Decision(False, reason="not_retryable", policy=policy)
     if s.failure.should_retry is False:
         return Decision(False, reason="server_declined", policy=policy)
+    if s.failure.oversized:
+        return Decision(False, reason="request_too_large", policy=policy)
     if not s.recoverable:
         return Decision(False, reason="not_recoverable", policy=policy)
     limit = policy.attempts if policy.attempts is not None else s.attempts
@@ -420,7 +424,14 @@ def decide(situation: Situation) -> Decision:
 #: Give-ups after which another model may succeed: the primary kept failing in a way that
 #: retrying it could have fixed (load, an outage), not the caller's own mistake.
 _FALLBACK_REASONS = frozenset(
-    {"attempts_exhausted", "deadline", "retry_budget", "breaker_open", "retry_after_too_long"}
+    {
+        "attempts_exhausted",
+        "deadline",
+        "retry_budget",
+        "breaker_open",
+        "retry_after_too_long",
+        "request_too_large",  # another model has a tokens-per-minute limit of its own
+    }
 )
 
 Fallbacks = Mapping[str, tuple[str, ...]]

@@ -129,14 +129,18 @@ Clock = VirtualClock  # virtual time for Hypothesis examples
 
 
 def sdk_error(
-    status: int, code: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    message: str = "fake",
 ) -> openai.APIStatusError:
     """The exception the SDK raises for an HTTP error answer, built without I/O."""
     request = httpx2.Request("POST", "http://fake.openai.test/v1/responses")
     response = httpx2.Response(
         status, headers={"x-request-id": "req_test", **(headers or {})}, request=request
     )
-    body = {"message": "fake", "type": "server_error", "param": None, "code": code}
+    body = {"message": message, "type": "server_error", "param": None, "code": code}
     client = _ERROR_FACTORY
     return client._make_status_error(  # the SDK's own status -> class mapping
         f"Error code: {status}", body=body, response=response

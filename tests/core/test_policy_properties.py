@@ -50,6 +50,7 @@ def failures(draw: st.DrawFn) -> Failure:
             retry_after=draw(retry_afters),
             should_retry=draw(st.sampled_from([None, None, True, False])),
             exception=exception,
+            oversized=status == 429 and draw(st.booleans()),
         )
     kind = draw(st.sampled_from(KINDS))
     code = draw(st.sampled_from(CODES)) if kind == "stream_error" else None
@@ -242,6 +243,8 @@ def test_decide_rules_every_reason_in_a_fixed_order(
         if not policy.retry
         else "server_declined"
         if failure.should_retry is False
+        else "request_too_large"
+        if failure.oversized
         else "not_recoverable"
         if not recoverable
         else "attempts_exhausted"
@@ -484,6 +487,29 @@ def test_classify_is_total_over_sdk_status_errors(
     assert (failure.kind, failure.status, failure.code) == ("status", status, code)
     assert failure.retry_after is None or failure.retry_after >= 0
     assert failure.exception is exc
+
+
+def test_classify_tells_a_request_too_large_for_the_quota_from_a_rate_limit() -> None:
+    """The API's words (a 429 with code rate_limit_exceeded either way): only "Request too
+    large" is oversized, and only on a 429."""
+    too_large = (
+        "Request too large for gpt-5 in organization org-x on tokens per min (TPM): Limit "
+        "30000, Requested 36055. The input or output tokens must be reduced in order to run "
+        "successfully."
+    )
+    busy = (
+        "Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit "
+        "30000, Used 29000, Requested 3082. Please try again in 9.816s."
+    )
+
+    def oversized(status: int, message: str) -> bool:
+        failure = classify(sdk_error(status, "rate_limit_exceeded", message=message))
+        assert failure is not None
+        return failure.oversized
+
+    assert oversized(429, too_large)
+    assert not oversized(429, busy)
+    assert not oversized(400, too_large)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import structlog
 
 import resilient_responses as rr
 from resilient_responses._breaker import MemoryBreakers
+from resilient_responses.events import CallReport, observe_calls
 from resilient_responses.testing import FakeResponsesAPI, Fault, Quota, VirtualClock
 
 MODEL = "gpt-5-mini"
@@ -352,6 +353,39 @@ async def test_a_request_the_server_refuses_as_too_large_leaves_no_debt(
     for i in range(5):
         assert (await create(input=f"small {i}", max_output_tokens=100)).status == "completed"
     assert sum(clock.sleeps) - before < 5.0  # paced at the quota's rate, no minutes of debt
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_request_too_large_for_the_quota_gives_up_at_once(asynchronous: bool) -> None:
+    """No wait lets a request larger than the whole tokens-per-minute limit through: the
+    429 "Request too large" is not retried (it was, 4 times over ~12 s), whatever the 429
+    policy says, and the call says why; a fallback model (a quota of its own) gets it."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI(quota=Quota(tokens_per_minute=10_000), clock=clock)
+    reports: list[CallReport] = []
+    policy = rr.Resilience(
+        clock=clock,
+        sleep=clock.sleep,
+        policies={429: rr.ErrorPolicy(attempts=10)},
+        fallbacks={MODEL: ("gpt-5-nano",)},
+    )
+    huge = {"input": "x" * 80_000, "max_output_tokens": 100}
+    with observe_calls(reports.append):
+        if asynchronous:
+            aclient = rr.AsyncResilientOpenAI(fake.async_client(), resilience=policy)
+            with pytest.raises(openai.RateLimitError, match="Request too large"):
+                await aclient.responses.create(model=MODEL, **huge)
+        else:
+            client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+            with pytest.raises(openai.RateLimitError, match="Request too large"):
+                client.responses.create(model=MODEL, **huge)
+    # One request to the primary, one to the fallback (the fake's quota is shared by both).
+    assert [(r.json or {}).get("model") for r in fake.requests] == [MODEL, "gpt-5-nano"]
+    assert clock.sleeps == []
+    assert [(r.model, r.reason, r.attempts) for r in reports] == [
+        (MODEL, "request_too_large", 1),
+        ("gpt-5-nano", "request_too_large", 1),
+    ]
 
 
 async def test_cancelled_waiters_give_their_places_back() -> None:
