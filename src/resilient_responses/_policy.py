@@ -422,7 +422,8 @@ def decide(situation: Situation) -> Decision:
 
 
 #: Give-ups after which another model may succeed: the primary kept failing in a way that
-#: retrying it could have fixed (load, an outage), not the caller's own mistake.
+#: retrying it could have fixed (load, an outage), or refused a request too large for its
+#: own quota; not the caller's own mistake.
 _FALLBACK_REASONS = frozenset(
     {
         "attempts_exhausted",
@@ -473,7 +474,8 @@ def choose_fallback(
     Pure. A call falls back when its primary refused it with an open breaker
     (*reason* ``"circuit_open"``), or gave up on a failure its policy retries
     (*retryable*) for a reason another model can change (attempts, deadline, retry budget,
-    breaker, an overlong Retry-After): the next model of ``fallbacks[model]`` not *tried*
+    breaker, an overlong Retry-After, a request above the primary's whole tokens-per-minute
+    limit): the next model of ``fallbacks[model]`` not *tried*
     yet. ``context_length_exceeded`` goes only to ``context_fallbacks[model]`` (a model with
     a longer context). Never on the caller's own errors (400, 401, 403, 404,
     ``insufficient_quota``): another model would fail the same way.
