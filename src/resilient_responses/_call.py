@@ -94,6 +94,7 @@ class CallState(CallPacing):
         self.breaker_waits = 0  # times the call waited for an open breaker
         self.start = self.began = engine.config.clock()
         self.history: list[tuple[Failure, float | None]] = []
+        self.paced_s = 0.0  # seconds the attempts waited for rate-limit capacity
         self.decision: Decision | None = None
         self.finished = False
         #: A stream delivered events: its give-ups are reported as interruptions.
@@ -348,6 +349,7 @@ class CallState(CallPacing):
             self.attempt = 1
             self.start = self.engine.config.clock()
             self.history.clear()
+            self.paced_s = 0.0
 
     # -- failures -------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class CallReports:
         "key",
         "last_exception",
         "model",
+        "paced_s",
         "spans",
         "start",
     )
@@ -59,6 +60,7 @@ class CallReports:
     decision: Decision | None
     last_exception: BaseException | None
     history: list[tuple[Failure, float | None]]
+    paced_s: float
     spans: tuple[CallSpan, ...]
 
     def elapsed(self) -> float:
@@ -136,6 +138,7 @@ class CallReports:
         """Count and log the time one attempt waited for rate-limit capacity (once per
         attempt, however many times it asked)."""
         if waited > 0:
+            self.paced_s += waited
             self.engine.stats.rate_limited(self.key, waited)
             self.emit(
                 RateLimited(key=self.key, model=self.model, attempt=self.attempt, wait_s=waited)
@@ -172,10 +175,12 @@ class CallReports:
 
     def note(self, reason: str) -> str:
         """The PEP 678 note listing every attempt, added to the re-raised SDK error."""
+        paced = self.paced_s
         lines = [
             f"{_NOTE_PREFIX} gave up after {self.attempt} attempt"
             f"{'s' if self.attempt != 1 else ''} in {self.elapsed():.3f}s ({reason}"
-            f"{'; the circuit breaker opened' if reason == 'breaker_open' else ''})"
+            f"{'; the circuit breaker opened' if reason == 'breaker_open' else ''}"
+            f"{f'; {paced:.3f}s of it waiting for rate-limit capacity' if paced else ''})"
         ]
         for number, (failure, wait) in enumerate(self.history, start=1):
             waited = f", waited {wait:.3f}s" if wait is not None else ""

@@ -77,6 +77,32 @@ def test_a_wait_past_the_deadline_gives_up_at_once_without_sending() -> None:
     assert gave_up["reason"] == "rate_limited"
 
 
+def test_the_give_up_note_says_how_long_the_call_waited_for_capacity() -> None:
+    """The note on the re-raised error lists the backoff waits per attempt; the time spent
+    waiting for rate-limit capacity between them is part of the total and is said too."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI()
+    fake.plan([Fault.status(503)] * 3)
+    policy = rr.Resilience(
+        rate_limit=rr.RateLimit(requests_per_minute=30),  # one every 2 s
+        attempts=3,
+        backoff=rr.Backoff(initial=0.5, maximum=0.5, jitter="none"),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(openai.InternalServerError) as raised,
+    ):
+        client.responses.create(model=MODEL, input="hi")
+    paced = sum(e["wait_s"] for e in logs if e["event"] == "resilient_responses.rate_limited")
+    assert paced > 2.0  # two waits of ~1.5 s (2 s apart, 0.5 s of backoff each)
+    [note] = raised.value.__notes__
+    assert f"(attempts_exhausted; {paced:.3f}s of it waiting for rate-limit capacity)" in note
+    assert note.count("waited 0.500s") == 2
+
+
 async def test_a_burst_of_60_learns_the_quota_and_earns_no_429() -> None:
     """The default RateLimit(): nothing configured. The first call goes alone and teaches
     the quota (1,200 a minute, enforced per second); the other 59 are paced under it."""
