@@ -255,14 +255,10 @@ def _init(
     )
 
 
-class ResilientLegacyStreamResponse(_StreamFacade, LegacyAPIResponse[ResilientStream[Any]]):
-    """``with_raw_response.create(stream=True)`` on ``ResilientOpenAI``: ``.parse()`` is
-    the resilient stream; read its events there, not from the HTTP body."""
+class _SyncStreamFacade(_StreamFacade):
+    """``parse()`` and ``close()`` of both raw responses over a sync resilient stream."""
 
     _resilient: ResilientStream[Any]
-
-    def __init__(self, stream: ResilientStream[Any], client: Any) -> None:
-        _init(self, LegacyAPIResponse, stream, client)
 
     @overload
     def parse(self, *, to: type[_T]) -> _T: ...
@@ -276,6 +272,14 @@ class ResilientLegacyStreamResponse(_StreamFacade, LegacyAPIResponse[ResilientSt
     def close(self) -> None:
         """Close the stream and its HTTP response."""
         self._resilient.close()
+
+
+class ResilientLegacyStreamResponse(_SyncStreamFacade, LegacyAPIResponse[ResilientStream[Any]]):
+    """``with_raw_response.create(stream=True)`` on ``ResilientOpenAI``: ``.parse()`` is
+    the resilient stream; read its events there, not from the HTTP body."""
+
+    def __init__(self, stream: ResilientStream[Any], client: Any) -> None:
+        _init(self, LegacyAPIResponse, stream, client)
 
 
 class AsyncResilientLegacyStreamResponse(
@@ -303,27 +307,12 @@ class AsyncResilientLegacyStreamResponse(
         await self._resilient.close()
 
 
-class ResilientStreamResponse(_StreamFacade, APIResponse[ResilientStream[Any]]):
+class ResilientStreamResponse(_SyncStreamFacade, APIResponse[ResilientStream[Any]]):
     """``with_streaming_response.create(stream=True)`` on ``ResilientOpenAI``: ``.parse()``
     is the resilient stream; leaving the context manager (or ``close()``) closes it."""
 
-    _resilient: ResilientStream[Any]
-
     def __init__(self, stream: ResilientStream[Any], client: Any) -> None:
         _init(self, APIResponse, stream, client)
-
-    @overload
-    def parse(self, *, to: type[_T]) -> _T: ...
-    @overload
-    def parse(self) -> ResilientStream[Any]: ...
-    def parse(self, *, to: type[_T] | None = None) -> ResilientStream[Any] | _T:
-        """The resilient stream (the same object every time)."""
-        self._check_target(to)
-        return self._resilient
-
-    def close(self) -> None:
-        """Close the stream and its HTTP response."""
-        self._resilient.close()
 
 
 class AsyncResilientStreamResponse(_StreamFacade, AsyncAPIResponse[AsyncResilientStream[Any]]):
