@@ -62,7 +62,10 @@ def unpack(revision: str, name: str, into: Path) -> None:
             capture_output=True,
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(into / "_src", filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
+                tar.extractall(into / "_src", filter="data")
+            else:  # our own git archive, read on an older Python
+                tar.extractall(into / "_src")
         shutil.move(into / "_src" / "src" / PACKAGE, target)
     for path in target.rglob("*.py"):
         path.write_text(path.read_text().replace(PACKAGE, name))
