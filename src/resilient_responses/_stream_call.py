@@ -206,8 +206,11 @@ class StreamCall:
     def _faulted(self) -> Mode | None:
         # A stream's deadline counts from its last event: a long stream cut late is still
         # recovered, a silent one is not.
-        if self.core.progressed:
-            self.state.start = max(self.state.start, self.watch.last)
+        state = self.state
+        if self.core.progressed and self.watch.last > state.start:
+            # The waits for rate-limit capacity before it are no longer part of the total.
+            state.start = self.watch.last
+            state.paced_s = 0.0
         return self.core.mode(declared=False)
 
     def fault(self, failure: Failure, exc: BaseException | None) -> float:

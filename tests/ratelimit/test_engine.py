@@ -5,6 +5,7 @@ default RateLimit() learns the fake's quota from its headers and stays under it.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -101,6 +102,37 @@ def test_the_give_up_note_says_how_long_the_call_waited_for_capacity() -> None:
     [note] = raised.value.__notes__
     assert f"(attempts_exhausted; {paced:.3f}s of it waiting for rate-limit capacity)" in note
     assert note.count("waited 0.500s") == 2
+
+
+def test_a_streams_give_up_note_counts_only_the_waits_since_its_last_event() -> None:
+    """A stream's total restarts at its last event: capacity waited for before the stream
+    began is not "of it" any more."""
+    clock = VirtualClock()
+    fake = FakeResponsesAPI()
+    policy = rr.Resilience(
+        rate_limit=rr.RateLimit(requests_per_minute=30),  # one every 2 s
+        attempts=3,
+        backoff=rr.Backoff(initial=0.5, maximum=0.5, jitter="none"),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+    client.responses.create(model=MODEL, input="first")  # the next call waits ~2 s
+    fake.plan([Fault.reset(after_events=6)], then=Fault.status(503))
+    with pytest.raises(rr.StreamInterruptedError) as raised:
+        for _ in client.responses.create(
+            model=MODEL,
+            input="hi",
+            stream=True,
+            background=True,
+            metadata={"fake_output_words": "50"},
+        ):
+            pass
+    cause = raised.value.__cause__
+    assert cause is not None
+    [note] = cause.__notes__
+    total, paced = re.search(r"in ([\d.]+)s \(attempts_exhausted; ([\d.]+)s of it", note).groups()
+    assert float(paced) <= float(total)
 
 
 async def test_a_burst_of_60_learns_the_quota_and_earns_no_429() -> None:
