@@ -127,7 +127,8 @@ class StreamCore:
         self.deliver_count = 0
         self.progressed = False
         # accept()'s hot path applies: this connection made progress, output was seen, no
-        # restart is pending and last_seq is an int (set at the end of _accept).
+        # restart is pending, last_seq is an int and the first numbered event is known
+        # (set at the end of _accept).
         self._hot = False
         self.resuming = False
         # A resumed connection may replay events the consumer already has before the
@@ -178,7 +179,7 @@ class StreamCore:
         new one (when they are what was delivered: see :meth:`_replays`); a gap, a step
         back or numbering that starts over is a ``"fault"``, never a silent skip.
         """
-        if self._hot and type(event) is _TextDeltaEvent:
+        if self._hot and type(event) is _TextDeltaEvent and event.type == TEXT_DELTA:
             # The hot path: the next text delta of a connection already under way. What
             # the general path (_accept) would do for it, and nothing else (progress
             # implies that replaying is over and the first event was seen).
@@ -187,7 +188,7 @@ class StreamCore:
                 self.last_seq = seq
                 self.last_type = TEXT_DELTA
                 delta = event.delta
-                if type(delta) is str:
+                if isinstance(delta, str):
                     self._append_text(delta)
                 self.deliver_count += 1
                 return "deliver"
@@ -196,7 +197,7 @@ class StreamCore:
     def _accept(self, event: Any) -> Verdict:
         """:meth:`accept` for any event (the general path)."""
         if self.restart_pending:
-            self.restart_pending = False
+            self.restart_pending = self._hot = False
             self.response_id = None
             self.last_seq = None
             self.first_seq = self.first_type = None
@@ -238,7 +239,12 @@ class StreamCore:
                 if isinstance(delta, str):
                     self._append_text(delta)
         self.deliver_count += 1
-        self._hot = self.progressed and self.output_seen and type(self.last_seq) is int
+        self._hot = (
+            self.progressed
+            and self.output_seen
+            and type(self.last_seq) is int
+            and self.first_type is not None  # where a replay would start is known
+        )
         return "end" if event_type in TERMINAL_EVENTS else "deliver"
 
     def _replays(self, event: Any, seq: int) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from openai.types.responses import ResponseTextDeltaEvent
 
 from resilient_responses._contract import StreamCore
 
@@ -41,6 +42,24 @@ class Response:
     background: bool
 
 
+class Text(str):
+    """A delta that is a str, not exactly one (events a caller built)."""
+
+
+def _sdk_event(kind: str, number: Any, delta: Any) -> ResponseTextDeltaEvent:
+    """The SDK's text-delta model, unvalidated as the SDK builds it (any type, number and
+    delta: a mismatched ``type`` must not pass for a text delta)."""
+    return ResponseTextDeltaEvent.model_construct(
+        type=kind,
+        sequence_number=number,
+        delta=delta,
+        item_id="msg_1",
+        output_index=0,
+        content_index=0,
+        logprobs=[],
+    )
+
+
 # One step: an event (type, how its number relates to the last, delta), a reconnection,
 # or a restart (the core forgets the response).
 steps = st.lists(
@@ -51,7 +70,8 @@ steps = st.lists(
             st.sampled_from(
                 ["next", "next", "next", "next", "same", "back", "gap", "none", "bool"]
             ),
-            st.sampled_from(["a", "b", None, 7]),
+            st.sampled_from(["a", "b", Text("c"), None, 7]),
+            st.booleans(),  # built as the SDK's text-delta model
         ),
         st.tuples(st.just("connect")),
         st.tuples(st.just("restart")),
@@ -93,10 +113,11 @@ def test_the_fast_path_gives_the_general_paths_result(
             assert fast.connecting() == general.connecting()
             continue
         if step[0] == "restart":
-            fast.restart_pending = general.restart_pending = True
+            fast.restarting()
+            general.restarting()
             seq = -1
             continue
-        _, kind, numbering, delta = step
+        _, kind, numbering, delta, sdk = step
         number: Any = {
             "next": seq + 1,
             "same": seq,
@@ -108,9 +129,32 @@ def test_the_fast_path_gives_the_general_paths_result(
         if isinstance(number, int) and not isinstance(number, bool):
             seq = max(seq, number)
         response = Response("resp_1", background) if kind == "response.created" else None
-        event = Event(kind, number, delta, response)
+        event: Any = (
+            _sdk_event(kind, number, delta)
+            if sdk and kind != "response.created"
+            else Event(kind, number, delta, response)
+        )
         assert fast.accept(event) == general._accept(event)
         assert _state(fast) == _state(general)
+
+
+def test_the_fast_path_takes_only_real_text_deltas() -> None:
+    """Under way, the SDK's text-delta model whose ``type`` says otherwise is not a delta,
+    and a delta that is a str subclass is text all the same: both as the general path."""
+    for odd in (
+        _sdk_event("response.output_text.done", 3, "Z"),
+        _sdk_event("response.output_text.delta", 3, Text("c")),
+    ):
+        fast, general = StreamCore(), StreamCore()
+        events = [
+            Event("response.created", 0, None, Response("resp_1", False)),
+            _sdk_event("response.output_text.delta", 1, "a"),
+            _sdk_event("response.output_text.delta", 2, "b"),
+            odd,
+        ]
+        for event in events:
+            assert fast.accept(event) == general._accept(event)
+            assert _state(fast) == _state(general)
 
 
 # -- replays on a resumed connection ------------------------------------------------------
