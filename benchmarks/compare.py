@@ -172,9 +172,9 @@ def main() -> None:
         call_ratio = statistics.median(r["call"][name] / r["call"]["raw"] for r in rounds)
         event_ratio = statistics.median(r["stream"][name] / r["stream"]["raw"] for r in rounds)
         print(
-            f"| {label} | +{statistics.median(call) * 1e6:.1f} µs "
+            f"| {label} | {statistics.median(call) * 1e6:+.1f} µs "
             f"({min(call) * 1e6:.1f} to {max(call) * 1e6:.1f}) "
-            f"| +{statistics.median(stream) * 1e6:.0f} µs "
+            f"| {statistics.median(stream) * 1e6:+.0f} µs "
             f"({min(stream) * 1e6:.0f} to {max(stream) * 1e6:.0f}) "
             f"| x{call_ratio:.4f} | x{event_ratio:.4f} |"
         )

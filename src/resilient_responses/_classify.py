@@ -121,8 +121,8 @@ def _too_large(exc: openai.APIStatusError) -> bool:
     like any rate limit (code ``rate_limit_exceeded``, type ``tokens``), told apart only by
     its message, "Request too large for <model> ... Limit 30000, Requested 36055"."""
     body = exc.body
-    message = body.get("message") if isinstance(body, Mapping) else None
-    return "Request too large" in (message if isinstance(message, str) else exc.message)
+    message = body.get("message") if isinstance(body, Mapping) else body
+    return isinstance(message, str) and "Request too large" in message
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from hypothesis import given
@@ -510,6 +511,14 @@ def test_classify_tells_a_request_too_large_for_the_quota_from_a_rate_limit() ->
     assert oversized(429, too_large)
     assert not oversized(429, busy)
     assert not oversized(400, too_large)
+    # A gateway that answers in plain text (the SDK keeps the text as the body).
+    request = httpx2.Request("POST", "http://fake.openai.test/v1/responses")
+    plain = openai.RateLimitError(
+        "Error code: 429", response=httpx2.Response(429, request=request), body=too_large
+    )
+    failure = classify(plain)
+    assert failure is not None
+    assert failure.oversized
 
 
 @pytest.mark.parametrize(
