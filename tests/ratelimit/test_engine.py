@@ -78,20 +78,25 @@ def test_a_wait_past_the_deadline_gives_up_at_once_without_sending() -> None:
     assert gave_up["reason"] == "rate_limited"
 
 
+def _paced_every_two_seconds(fake: FakeResponsesAPI, clock: VirtualClock) -> rr.ResilientOpenAI:
+    """A client paced at one request every 2 s, 3 attempts 0.5 s apart, on *clock*."""
+    policy = rr.Resilience(
+        rate_limit=rr.RateLimit(requests_per_minute=30),
+        attempts=3,
+        backoff=rr.Backoff(initial=0.5, maximum=0.5, jitter="none"),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return rr.ResilientOpenAI(fake.client(), resilience=policy)
+
+
 def test_the_give_up_note_says_how_long_the_call_waited_for_capacity() -> None:
     """The note on the re-raised error lists the backoff waits per attempt; the time spent
     waiting for rate-limit capacity between them is part of the total and is said too."""
     clock = VirtualClock()
     fake = FakeResponsesAPI()
     fake.plan([Fault.status(503)] * 3)
-    policy = rr.Resilience(
-        rate_limit=rr.RateLimit(requests_per_minute=30),  # one every 2 s
-        attempts=3,
-        backoff=rr.Backoff(initial=0.5, maximum=0.5, jitter="none"),
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+    client = _paced_every_two_seconds(fake, clock)
     with (
         structlog.testing.capture_logs() as logs,
         pytest.raises(openai.InternalServerError) as raised,
@@ -109,14 +114,7 @@ def test_a_streams_give_up_note_counts_only_the_waits_since_its_last_event() -> 
     began is not "of it" any more."""
     clock = VirtualClock()
     fake = FakeResponsesAPI()
-    policy = rr.Resilience(
-        rate_limit=rr.RateLimit(requests_per_minute=30),  # one every 2 s
-        attempts=3,
-        backoff=rr.Backoff(initial=0.5, maximum=0.5, jitter="none"),
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    client = rr.ResilientOpenAI(fake.client(), resilience=policy)
+    client = _paced_every_two_seconds(fake, clock)
     client.responses.create(model=MODEL, input="first")  # the next call waits ~2 s
     fake.plan([Fault.reset(after_events=6)], then=Fault.status(503))
     with pytest.raises(rr.StreamInterruptedError) as raised:
