@@ -197,7 +197,7 @@ class StreamCore:
     def _accept(self, event: Any) -> Verdict:
         """:meth:`accept` for any event (the general path)."""
         if self.restart_pending:
-            self.restart_pending = self._hot = False
+            self.restart_pending = False
             self.response_id = None
             self.last_seq = None
             self.first_seq = self.first_type = None
